@@ -1,0 +1,24 @@
+"""Mirrors each case's state into the database, for reports and database search."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+
+from activities.contracts import CaseRecord
+from overdue.storage.repository import upsert_case
+
+
+class CaseActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    @activity.defn(name="record_case")
+    async def record_case(self, record: CaseRecord) -> None:
+        async with self._sessions() as session:
+            await upsert_case(session, case_ref=record.case_ref, loan_id=record.loan_id,
+                              workflow_id=record.workflow_id, stage=record.stage,
+                              outcome=record.outcome, arrears=record.arrears,
+                              days_past_due=record.days_past_due, bucket=record.bucket,
+                              policy_version=record.policy_version, closed=record.closed)
+            await session.commit()

@@ -1,0 +1,125 @@
+"""Core-banking events as the intake receives them (JSON schema at /v1/core-banking/events).
+
+These carry personal data (the customer snapshot); only ``CaseEvent`` without it is
+forwarded to the loan's workflow, so names and phone numbers never reach Temporal history.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
+
+from domain.case import CaseEvent
+
+EventId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
+                               description="Core banking's unique id of this event")]
+LoanId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$",
+                              description="Core banking's loan account number")]
+Amount = Annotated[Decimal, Field(gt=0, max_digits=15, decimal_places=2,
+                                  description="Exact decimal amount, at most 2 places")]
+
+
+class EventModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CustomerSnapshot(EventModel):
+    customer_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    name: str = Field(min_length=1, max_length=200)
+    phone: str = Field(pattern=r"^\+[1-9][0-9]{6,14}$", description="E.164 mobile number")
+    email: str | None = Field(default=None, max_length=254,
+                              pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    locale: str = Field(default="zh-CN", max_length=16,
+                        pattern=r"^[A-Za-z]{2}([-_][A-Za-z]{2,4})?$")
+    timezone: str | None = Field(default=None, max_length=64)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    preferred_channel: Literal["sms", "email", "phone"] | None = None
+    sms_consent: bool = True
+    email_consent: bool = True
+    phone_consent: bool = True
+
+
+class LoanSnapshot(EventModel):
+    loan_id: LoanId
+    product: str = Field(min_length=1, max_length=64)
+    branch: str = Field(min_length=1, max_length=64)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
+    principal_outstanding: Amount
+    annual_rate: Decimal = Field(ge=0, le=1, max_digits=8, decimal_places=6,
+                                 description="Contract annual rate as a fraction, e.g. 0.0435")
+    instalment_amount: Amount
+    remaining_instalments: int = Field(ge=0, le=1200)
+
+
+class MissedInstalmentDetail(EventModel):
+    number: int = Field(ge=1, le=1200)
+    due_date: date
+    amount_due: Amount
+
+
+class InstalmentMissed(EventModel):
+    type: Literal["instalment.missed"]
+    event_id: EventId
+    occurred_at: AwareDatetime
+    loan: LoanSnapshot
+    customer: CustomerSnapshot
+    instalment: MissedInstalmentDetail
+
+    @property
+    def loan_id(self) -> str:
+        return self.loan.loan_id
+
+    def case_event(self) -> CaseEvent:
+        return CaseEvent(event_id=self.event_id, type=self.type, occurred_at=self.occurred_at,
+                         instalment_number=self.instalment.number,
+                         due_date=self.instalment.due_date, amount=self.instalment.amount_due,
+                         product=self.loan.product, branch=self.loan.branch,
+                         currency=self.loan.currency)
+
+
+class PaymentReceived(EventModel):
+    type: Literal["payment.received"]
+    event_id: EventId
+    occurred_at: AwareDatetime
+    loan_id: LoanId
+    amount: Amount
+    value_date: date
+    channel: str | None = Field(default=None, max_length=32)
+
+    def case_event(self) -> CaseEvent:
+        return CaseEvent(event_id=self.event_id, type=self.type, occurred_at=self.occurred_at,
+                         amount=self.amount, value_date=self.value_date)
+
+
+class LoanClosed(EventModel):
+    type: Literal["loan.closed"]
+    event_id: EventId
+    occurred_at: AwareDatetime
+    loan_id: LoanId
+    reason: Literal["repaid", "refinanced", "written_off", "transferred", "other"]
+
+    def case_event(self) -> CaseEvent:
+        return CaseEvent(event_id=self.event_id, type=self.type, occurred_at=self.occurred_at,
+                         closure_reason=self.reason)
+
+
+CoreBankingEvent = Annotated[
+    InstalmentMissed | PaymentReceived | LoanClosed, Field(discriminator="type")
+]
+
+
+AnyEvent = InstalmentMissed | PaymentReceived | LoanClosed
+
+event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(CoreBankingEvent)
+"""Validates one event from JSON, choosing the model by its ``type``."""
+
+
+def loan_id_of(event: AnyEvent) -> str:
+    return event.loan.loan_id if isinstance(event, InstalmentMissed) else event.loan_id
+
+
+def occurred(event: AnyEvent) -> datetime:
+    return event.occurred_at

@@ -1,0 +1,1 @@
+"""overdue: a Temporal-orchestrated collections service for overdue loans."""

@@ -1,0 +1,184 @@
+"""The ``overdue`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from overdue.logs import configure_logging
+from overdue.settings import Settings, get_settings
+
+app = typer.Typer(help="overdue: collections orchestration on Temporal.", no_args_is_help=True)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+events_app = typer.Typer(help="Core-banking events.", no_args_is_help=True)
+policy_app = typer.Typer(help="The collections policy file.", no_args_is_help=True)
+case_app = typer.Typer(help="Collections cases.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Local sandboxes of the outside world.", no_args_is_help=True)
+dev_app = typer.Typer(help="Local development stack.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
+app.add_typer(policy_app, name="policy")
+app.add_typer(case_app, name="case")
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(dev_app, name="dev")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to REVISION (default: the newest)."""
+    from overdue.storage.migrate import upgrade
+
+    settings = _settings()
+    asyncio.run(upgrade(settings.database.url, revision))
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the database down to REVISION ('base' empties it)."""
+    from overdue.storage.migrate import downgrade
+
+    settings = _settings()
+    asyncio.run(downgrade(settings.database.url, revision))
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from overdue.storage.migrate import current
+
+    settings = _settings()
+    typer.echo(asyncio.run(current(settings.database.url)) or "(empty database)")
+
+
+@policy_app.command("check")
+def policy_check(path: Path) -> None:
+    """Validate a policy file; the error names the field."""
+    from overdue.policy_file import PolicyFileError, load_policy
+
+    try:
+        policy = load_policy(path)
+    except PolicyFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"{path}: policy {policy.version} is valid "
+               f"({len(policy.reminders.ladder)} reminder step(s))")
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run a Temporal worker for collections cases."""
+    import worker
+
+    settings = _settings()
+    asyncio.run(worker.run_worker(settings))
+
+
+@app.command("intake")
+def intake_command(host: str | None = None, port: int | None = None) -> None:
+    """Serve the core-banking intake API."""
+    import uvicorn
+
+    from starter.api import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host or settings.intake.host,
+                port=port or settings.intake.port, log_config=None)
+
+
+@events_app.command("replay")
+def events_replay(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    concurrency: int = 32,
+) -> None:
+    """Feed a JSON-lines file of core-banking events (e.g. a month-end batch)."""
+    from tqdm import tqdm
+
+    from overdue.storage.engine import create_engine, create_sessionmaker
+    from overdue.temporal import connect
+    from starter.intake import IntakeService
+    from starter.replay import replay_file
+
+    settings = _settings()
+    total = sum(1 for line in file.open("rb") if line.strip())
+
+    async def go() -> int:
+        engine = create_engine(settings.database)
+        client = await connect(settings.temporal)
+        service = IntakeService(create_sessionmaker(engine), client, settings.temporal.task_queue)
+        try:
+            with tqdm(total=total, unit="event", desc=file.name) as bar:
+                report = await replay_file(service, file, concurrency=concurrency,
+                                           progress=bar.update)
+        finally:
+            await engine.dispose()
+        typer.echo(f"{report.read} read, {report.accepted} accepted, {report.duplicate} "
+                   f"duplicate, {report.conflict} conflicting, {len(report.invalid)} invalid, "
+                   f"{len(report.failed)} failed")
+        for line in report.invalid + report.failed:
+            typer.echo(f"  {line}", err=True)
+        return 0 if report.ok else 1
+
+    raise typer.Exit(asyncio.run(go()))
+
+
+@case_app.command("show")
+def case_show(loan_id: str) -> None:
+    """Print a case's state (the workflow's query), as JSON."""
+    from domain.case import QUERY_STATE, CaseView, workflow_id_for
+    from overdue.temporal import connect
+
+    settings = _settings()
+
+    async def go() -> str:
+        client = await connect(settings.temporal)
+        handle = client.get_workflow_handle(workflow_id_for(loan_id))
+        view: CaseView = await handle.query(QUERY_STATE, result_type=CaseView)
+        return view.model_dump_json(indent=2)
+
+    typer.echo(asyncio.run(go()))
+
+
+@sandbox_app.command("sms")
+def sandbox_sms(host: str = "127.0.0.1", port: int = 8025,
+                store: Path | None = None) -> None:
+    """Run the SMS gateway sandbox (records messages, honours idempotency keys)."""
+    from sandbox.sms_gateway import run
+
+    _settings()
+    run(host, port, store)
+
+
+@dev_app.command("up")
+def dev_up(policy: Path = Path("policy/demo.toml"), demo_events: bool = True) -> None:
+    """Start the whole local stack (what `make run` runs) and feed demo events."""
+    from overdue.devstack import run_stack
+
+    raise typer.Exit(run_stack(policy=policy, feed_demo=demo_events))
+
+
+@events_app.command("demo")
+def events_demo(out: Path = Path(".data/demo-events.jsonl"), loans: int = 5) -> None:
+    """Write a JSON-lines file of demo instalment.missed events due yesterday."""
+    from overdue.demo import demo_events
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as handle:
+        for event in demo_events(loans):
+            handle.write(json.dumps(event, ensure_ascii=False) + "\n")
+    typer.echo(f"wrote {loans} events to {out}")
+
+
+def main() -> None:
+    app()

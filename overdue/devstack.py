@@ -1,0 +1,166 @@
+"""`make run`: the whole stack on one machine, stopped cleanly with Ctrl-C.
+
+Temporal dev server (SQLite file under .data/, UI on 8233, search attributes registered),
+SMS gateway sandbox, worker and intake API, each a child process; then demo events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from overdue.demo import demo_events, payment_for
+from overdue.settings import DATA_DIR, PROJECT_ROOT, get_settings
+from workflows.search_attributes import dev_server_flags
+
+BIN = Path(sys.executable).parent
+
+
+def temporal_server_command(host: str, port: int, ui_port: int, db_file: Path) -> list[str]:
+    return [
+        str(BIN / "temporal"), "server", "start-dev",
+        "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
+        "--db-filename", str(db_file), "--log-level", "warn",
+        # WAL + synchronous=normal: ~2.5x the start rate of the default settings here.
+        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
+        *dev_server_flags(),
+    ]
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listening on {host}:{port} after {timeout:.0f}s")
+
+
+def wait_for_http(url: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f}s")
+
+
+def run_stack(policy: Path, feed_demo: bool = True) -> int:
+    settings = get_settings()
+    DATA_DIR.mkdir(exist_ok=True)
+    logs = DATA_DIR / "logs"
+    logs.mkdir(exist_ok=True)
+    temporal_host, _, temporal_port = settings.temporal.address.rpartition(":")
+    ui_port = urlparse(settings.temporal.ui_url).port or 8233
+    sms = urlparse(settings.sms.url)
+    env = {**os.environ, "OVERDUE_POLICY__PATH": str(policy.resolve())}
+    children: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(name: str, command: list[str]) -> subprocess.Popen[bytes]:
+        log_file = (logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        children.append((name, proc))
+        print(f"  started {name:<9} (pid {proc.pid}, log {log_file.name})", flush=True)
+        return proc
+
+    def stop_all() -> None:
+        for _, proc in reversed(children):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for name, proc in reversed(children):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            print(f"  stopped {name}", flush=True)
+
+    stopping = False
+
+    def on_signal(signum: int, _: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    overdue = str(BIN / "overdue")
+    try:
+        print("Starting the overdue stack:", flush=True)
+        temporal = start("temporal", temporal_server_command(
+            temporal_host or "127.0.0.1", int(temporal_port), ui_port,
+            DATA_DIR / "temporal.db"))
+        wait_for_port(temporal_host or "127.0.0.1", int(temporal_port), 60, temporal)
+        sandbox = start("sms-gw", [sys.executable, "-m", "sandbox.sms_gateway",
+                                   "--host", sms.hostname or "127.0.0.1",
+                                   "--port", str(sms.port or 8025),
+                                   "--store", str(DATA_DIR / "sms-sandbox.jsonl")])
+        wait_for_http(f"{settings.sms.url}/healthz", 30, sandbox)
+        start("worker", [overdue, "worker"])
+        intake = start("intake", [overdue, "intake"])
+        intake_url = f"http://{settings.intake.host}:{settings.intake.port}"
+        wait_for_http(f"{intake_url}/healthz", 60, intake)
+
+        events = demo_events(5) if feed_demo else []
+        for event in events:
+            response = httpx.post(f"{intake_url}/v1/core-banking/events", json=event, timeout=30)
+            print(f"  demo event {event['event_id']}: {response.status_code} "
+                  f"{response.json().get('status')}", flush=True)
+        print(f"""
+overdue is running (policy {policy}; a case day lasts
+{86400 // _time_scale(policy)} s on the demo clock).
+
+  Temporal UI      {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows
+  Intake API docs  {intake_url}/docs
+  SMS sandbox      {settings.sms.url}/v1/messages   (every SMS the cases sent)
+  Logs             {logs}/
+""", flush=True)
+        if events:
+            payment = json.dumps(payment_for(events[0]), ensure_ascii=False)
+            print(f"""Cure the first demo case by paying its arrears:
+
+  curl -s -X POST {intake_url}/v1/core-banking/events \\
+       -H 'content-type: application/json' -d '{payment}'
+
+  {BIN / 'temporal'} workflow list --address {settings.temporal.address}
+  {overdue} case show {events[0]['loan']['loan_id']}
+""", flush=True)
+        print("Press Ctrl-C to stop everything.", flush=True)
+        while not stopping:
+            for name, proc in children:
+                if proc.poll() is not None:
+                    print(f"{name} exited with {proc.returncode}; see {logs}/{name}.log",
+                          flush=True)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"failed to start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("Stopping:", flush=True)
+        stop_all()
+
+
+def _time_scale(policy: Path) -> int:
+    from overdue.policy_file import load_policy
+
+    return load_policy(policy).clock.time_scale

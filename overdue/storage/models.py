@@ -1,0 +1,122 @@
+"""Tables. Personal data lives here (the bank's own database), never in Temporal history."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from overdue.storage.types import Money, Rate, UTCDateTime
+
+# Named constraints so Alembic batch migrations on SQLite can alter them.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(), Decimal: Money(), dict[str, Any]: JSON(),
+    }
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(254))
+    locale: Mapped[str] = mapped_column(String(16))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    preferred_channel: Mapped[str | None] = mapped_column(String(16))
+    sms_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    email_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    phone_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]
+
+
+class Loan(Base):
+    __tablename__ = "loans"
+
+    loan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.customer_id"), index=True)
+    product: Mapped[str] = mapped_column(String(64))
+    branch: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    principal_outstanding: Mapped[Decimal]
+    annual_rate: Mapped[Decimal] = mapped_column(Rate())
+    instalment_amount: Mapped[Decimal]
+    remaining_instalments: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class CollectionCase(Base):
+    """One collections case of a loan, from its first event to its outcome."""
+
+    __tablename__ = "collection_cases"
+
+    case_ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    stage: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    arrears: Mapped[Decimal]
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str | None] = mapped_column(String(16))
+    policy_version: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+
+
+class ContactAttempt(Base):
+    """Every contact the case made or decided not to make, keyed by loan + step."""
+
+    __tablename__ = "contact_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    step: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(16))
+    template: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(16))
+    recipient_masked: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    """pending -> sent -> delivered | failed."""
+    scheduled_for: Mapped[datetime]
+    first_attempt_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class CoreBankingEventRecord(Base):
+    """Processed core-banking events: the event id makes a re-delivery a no-op."""
+
+    __tablename__ = "core_banking_events"
+    __table_args__ = (Index("ix_core_banking_events_loan_received", "loan_id", "received_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    loan_id: Mapped[str] = mapped_column(String(64))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    """received (stored, not yet handed to Temporal) -> delivered."""
+    delivered_at: Mapped[datetime | None]
+    workflow_id: Mapped[str] = mapped_column(String(100))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    business_date: Mapped[date | None] = mapped_column(Date)

@@ -1,0 +1,373 @@
+"""A local SMS gateway sandbox that speaks a small but realistic HTTP SMS API.
+
+Run it with ``python -m sandbox.sms_gateway --port 8025 --store .data/sms-sandbox.jsonl``.
+
+API (what :class:`overdue.clients.sms.SmsGatewayClient` talks to):
+
+``POST /v1/messages``
+    Headers ``Authorization: Bearer <api_key>`` (401 otherwise) and ``Idempotency-Key``
+    (400 if missing or empty, at most 200 characters). JSON body::
+
+        {"to": "+8613800138000", "sender_id": "CJBANK", "body": "...",
+         "callback_url": null, "reference": null}
+
+    ``201 {"message_id": "sms_<hex>", "status": "accepted", "to": ..., "segments": n}``.
+    ``segments`` counts 160 characters a segment when every character is in the GSM 03.38
+    alphabet, 70 otherwise (e.g. any Chinese character).
+
+    Errors are ``{"error": <code>, "message": <text>}`` (messages never echo the number or
+    the text): 400 ``invalid_json`` / ``invalid_request`` / ``invalid_number`` (not E.164) /
+    ``invalid_sender_id`` / ``empty_body`` / ``body_too_long`` (over 1000 characters) /
+    ``missing_idempotency_key`` / ``invalid_idempotency_key``; 401 ``unauthorized``;
+    422 ``unreachable_number`` for **any number ending in "0000"** (use such numbers to
+    simulate a hard delivery failure); 409 ``idempotency_key_reused`` when a key already
+    used for an accepted message comes back with a different JSON body.
+
+    Idempotency: a repeated ``Idempotency-Key`` with the same JSON body (compared after
+    dropping ``null`` fields) returns the original response with status 200 and header
+    ``Idempotent-Replayed: true``; no second message is created. Only accepted messages
+    claim a key: a rejected request can be retried with the same key.
+
+``GET /v1/messages?to=&reference=``
+    JSON list of accepted messages, oldest first, newest last, each with ``message_id``,
+    ``to``, ``sender_id``, ``body``, ``reference``, ``callback_url``, ``idempotency_key``,
+    ``segments``, ``accepted_at`` (ISO 8601 UTC, ``Z``). ``GET /v1/messages/{message_id}``
+    returns one of them (404 ``not_found``). Inspection endpoints need no API key.
+
+``GET /v1/stats``
+    ``{"accepted": n, "replayed": n, "rejected": n}``: ``accepted`` is the number of stored
+    messages, ``replayed`` the idempotent replays and ``rejected`` the 4xx answers (401,
+    400, 409, 422) of this process. Injected faults are counted in none of them.
+
+``POST /_sandbox/faults``
+    ``{"fail_next": n, "status": 503, "after_accept": false, "delay_seconds": 0}``: the
+    next ``n`` authenticated ``POST /v1/messages`` are faulted. Normally they are answered
+    with ``status`` (``{"error": "sandbox_fault"}``, plus ``Retry-After: 1`` on 429/503) and
+    nothing is stored. With ``after_accept`` the request is processed as usual (stored,
+    replayed or rejected) and *then* answered with ``status``: "sent, but the answer was
+    lost". ``delay_seconds`` sleeps before answering. ``"status": null`` only delays and
+    then answers normally. Each call replaces the previous fault plan; ``fail_next: 0``
+    clears it.
+
+``DELETE /_sandbox/messages``
+    Forgets every message, idempotency key, counter and fault, and truncates the store.
+
+``GET /healthz``
+    ``{"status": "ok"}``.
+
+Persistence: with ``store_path`` each accepted message is appended to the file as one JSON
+line (and fsynced); the file is loaded when the app is created, so a restarted sandbox
+still honours old idempotency keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+
+DEFAULT_API_KEY = "sandbox-sms-key"
+API_KEY_ENV = "OVERDUE_SMS__API_KEY"
+DEFAULT_PORT = 8025
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+SENDER_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9 ]{0,10}|\+?[0-9]{3,15})$")
+UNREACHABLE_SUFFIX = "0000"
+MAX_BODY_CHARS = 1000
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+GSM7_SEGMENT_CHARS = 160
+UCS2_SEGMENT_CHARS = 70
+
+# GSM 03.38 default alphabet plus its extension table.
+GSM7_CHARS = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "\f^{}\\[~]|€"
+)
+
+log = structlog.get_logger(__name__)
+
+
+def count_segments(body: str) -> int:
+    """SMS segments: 160 characters each in GSM-7, 70 once any character needs UCS-2."""
+    per_segment = GSM7_SEGMENT_CHARS if set(body) <= GSM7_CHARS else UCS2_SEGMENT_CHARS
+    return max(1, math.ceil(len(body) / per_segment))
+
+
+class _MessageIn(BaseModel):
+    to: str
+    sender_id: str
+    body: str
+    callback_url: str | None = None
+    reference: str | None = Field(default=None, max_length=200)
+
+
+class FaultPlan(BaseModel):
+    fail_next: int = Field(default=0, ge=0)
+    status: int | None = Field(default=503, ge=400, le=599)
+    after_accept: bool = False
+    delay_seconds: float = Field(default=0.0, ge=0, le=300)
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    message_id: str
+    to: str
+    sender_id: str
+    body: str
+    reference: str | None
+    callback_url: str | None
+    idempotency_key: str
+    fingerprint: str
+    segments: int
+    accepted_at: str
+
+    def response(self) -> dict[str, Any]:
+        return {"message_id": self.message_id, "status": "accepted", "to": self.to,
+                "segments": self.segments}
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["fingerprint"]
+        return data
+
+
+@dataclass(slots=True)
+class _State:
+    store_path: Path | None
+    messages: list[StoredMessage] = field(default_factory=list)
+    by_key: dict[str, StoredMessage] = field(default_factory=dict)
+    replayed: int = 0
+    rejected: int = 0
+    faults: FaultPlan = field(default_factory=FaultPlan)
+
+    def load(self) -> None:
+        if self.store_path is None or not self.store_path.exists():
+            return
+        with self.store_path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    message = StoredMessage(**json.loads(line))
+                except (ValueError, TypeError):
+                    # A crash mid-append leaves a torn last line; the client will retry.
+                    log.warning("sms sandbox: skipping unreadable store line", line=lineno)
+                    continue
+                self._remember(message)
+
+    def _remember(self, message: StoredMessage) -> None:
+        self.messages.append(message)
+        self.by_key[message.idempotency_key] = message
+
+    def add(self, message: StoredMessage) -> None:
+        if self.store_path is not None:
+            self.store_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.store_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        self._remember(message)
+
+    def reset(self) -> None:
+        self.messages.clear()
+        self.by_key.clear()
+        self.replayed = 0
+        self.rejected = 0
+        self.faults = FaultPlan()
+        if self.store_path is not None and self.store_path.exists():
+            self.store_path.write_text("", encoding="utf-8")
+
+    def take_fault(self) -> FaultPlan | None:
+        if self.faults.fail_next <= 0:
+            return None
+        fault = self.faults.model_copy()
+        self.faults.fail_next -= 1
+        return fault
+
+
+def _error(status: int, code: str, message: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message}, status_code=status,
+                        headers=headers)
+
+
+def _fingerprint(payload: dict[str, Any]) -> str:
+    canonical = json.dumps({k: v for k, v in payload.items() if v is not None},
+                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -> FastAPI:
+    """Build a sandbox app; state lives in the app (and in ``store_path`` if given)."""
+    state = _State(store_path=store_path)
+    state.load()
+    expected_auth = f"Bearer {api_key}".encode()
+
+    app = FastAPI(title="SMS gateway sandbox", version="1.0.0")
+
+    def reject(status: int, code: str, message: str,
+               headers: dict[str, str] | None = None) -> JSONResponse:
+        state.rejected += 1
+        return _error(status, code, message, headers)
+
+    async def process(request: Request) -> Response:
+        key = request.headers.get("idempotency-key")
+        if key is None or not key.strip():
+            return reject(400, "missing_idempotency_key", "Idempotency-Key header is required")
+        if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
+            return reject(400, "invalid_idempotency_key",
+                          f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters")
+        try:
+            payload = json.loads(await request.body())
+        except ValueError:
+            return reject(400, "invalid_json", "request body is not valid JSON")
+        if not isinstance(payload, dict):
+            return reject(400, "invalid_request", "request body must be a JSON object")
+        try:
+            message_in = _MessageIn.model_validate(payload)
+        except ValidationError as exc:
+            fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
+            return reject(400, "invalid_request", f"invalid or missing fields: {fields}")
+
+        fingerprint = _fingerprint(payload)
+        previous = state.by_key.get(key)
+        if previous is not None:
+            if previous.fingerprint != fingerprint:
+                return reject(409, "idempotency_key_reused",
+                              "Idempotency-Key was already used with a different request body")
+            state.replayed += 1
+            return JSONResponse(previous.response(), status_code=200,
+                                headers={"Idempotent-Replayed": "true"})
+
+        if not E164.fullmatch(message_in.to):
+            return reject(400, "invalid_number", "'to' must be an E.164 number like +8613800138000")
+        if not SENDER_ID.fullmatch(message_in.sender_id):
+            return reject(400, "invalid_sender_id",
+                          "'sender_id' must be 1-11 letters/digits or a phone number")
+        if not message_in.body:
+            return reject(400, "empty_body", "'body' must not be empty")
+        if len(message_in.body) > MAX_BODY_CHARS:
+            return reject(400, "body_too_long",
+                          f"'body' is longer than {MAX_BODY_CHARS} characters")
+        if message_in.to.endswith(UNREACHABLE_SUFFIX):
+            return reject(422, "unreachable_number", "the destination number is not reachable")
+
+        message = StoredMessage(
+            message_id=f"sms_{uuid.uuid4().hex}", to=message_in.to,
+            sender_id=message_in.sender_id, body=message_in.body,
+            reference=message_in.reference, callback_url=message_in.callback_url,
+            idempotency_key=key, fingerprint=fingerprint,
+            segments=count_segments(message_in.body), accepted_at=_utc_now_iso())
+        state.add(message)
+        return JSONResponse(message.response(), status_code=201)
+
+    @app.post("/v1/messages")
+    async def send_message(request: Request) -> Response:
+        auth = request.headers.get("authorization", "").encode()
+        if not secrets.compare_digest(auth, expected_auth):
+            return reject(401, "unauthorized", "missing or invalid API key",
+                          {"WWW-Authenticate": 'Bearer realm="sms"'})
+        fault = state.take_fault()
+        if fault is None:
+            return await process(request)
+        if fault.status is None:  # a slow gateway: the work is done, the answer is late
+            response = await process(request)
+            await asyncio.sleep(fault.delay_seconds)
+            return response
+        if fault.after_accept:  # done, but the answer is lost
+            await process(request)
+        await asyncio.sleep(fault.delay_seconds)
+        headers = {"Retry-After": "1"} if fault.status in (429, 503) else None
+        return _error(fault.status, "sandbox_fault", "fault injected by the sandbox", headers)
+
+    @app.get("/v1/messages")
+    async def list_messages(to: str | None = None,
+                            reference: str | None = None) -> list[dict[str, Any]]:
+        if to is not None:
+            to = to.strip()
+            if not to.startswith("+"):  # an unencoded "+" arrives as a space
+                to = f"+{to}"
+        return [m.public() for m in state.messages
+                if (to is None or m.to == to)
+                and (reference is None or m.reference == reference)]
+
+    @app.get("/v1/messages/{message_id}", response_model=None)
+    async def get_message(message_id: str) -> dict[str, Any] | JSONResponse:
+        for message in state.messages:
+            if message.message_id == message_id:
+                return message.public()
+        return _error(404, "not_found", "no such message")
+
+    @app.get("/v1/stats")
+    async def stats() -> dict[str, int]:
+        return {"accepted": len(state.messages), "replayed": state.replayed,
+                "rejected": state.rejected}
+
+    @app.post("/_sandbox/faults")
+    async def set_faults(plan: FaultPlan) -> FaultPlan:
+        state.faults = plan
+        return plan
+
+    @app.delete("/_sandbox/messages")
+    async def clear() -> dict[str, int]:
+        removed = len(state.messages)
+        state.reset()
+        return {"removed": removed}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def run(host: str, port: int, store_path: Path | None, api_key: str | None = None) -> None:
+    """Serve the sandbox with uvicorn until interrupted (SIGINT/SIGTERM).
+
+    ``api_key`` defaults to ``$OVERDUE_SMS__API_KEY`` (what the worker sends), else
+    ``sandbox-sms-key``.
+    """
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
+    # No access log: query strings (?to=+86...) would put phone numbers in it.
+    uvicorn.run(create_app(store_path, api_key), host=host, port=port, log_level="info",
+                access_log=False, timeout_graceful_shutdown=5)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sandbox.sms_gateway",
+                                     description="Local SMS gateway sandbox")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--store", type=Path, default=None,
+                        help="JSON-lines file of accepted messages (kept across restarts)")
+    parser.add_argument("--api-key", default=None,
+                        help=f"default: ${API_KEY_ENV} or {DEFAULT_API_KEY!r}")
+    args = parser.parse_args(argv)
+    run(args.host, args.port, args.store, args.api_key)
+
+
+if __name__ == "__main__":
+    main()

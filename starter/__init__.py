@@ -1,0 +1,1 @@
+"""Core-banking event intake: validate, deduplicate by event id, signal-with-start."""

@@ -1,0 +1,138 @@
+"""HTTP intake for core banking: ``POST /v1/core-banking/events``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from sqlalchemy import text
+from temporalio.service import RPCError
+
+from domain.events import event_adapter
+from overdue.settings import Settings
+from overdue.storage.engine import create_engine, create_sessionmaker
+from overdue.temporal import connect
+from starter.intake import IntakeService
+
+log = structlog.get_logger(__name__)
+
+MAX_EVENT_BYTES = 64 * 1024
+
+
+def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
+    problems = []
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"]]
+        # The discriminator puts the event type first in the path; drop it for readers.
+        if loc and loc[0] in ("instalment.missed", "payment.received", "loan.closed"):
+            loc = loc[1:]
+        problems.append({"field": ".".join(loc) or "(body)", "message": error["msg"]})
+    return problems
+
+
+def invalid(problems: list[dict[str, str]]) -> JSONResponse:
+    first = problems[0]
+    return JSONResponse(status_code=422, content={
+        "error": "invalid_event",
+        "message": f"{first['field']}: {first['message']}",
+        "problems": problems,
+    })
+
+
+EVENT_SCHEMA: dict[str, Any] = event_adapter.json_schema(
+    ref_template="#/components/schemas/{model}")
+
+
+def create_app(settings: Settings, service: IntakeService | None = None) -> FastAPI:
+    """The intake app. Tests may pass a ready ``IntakeService``; else it is built on start."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if service is not None:
+            app.state.service = service
+            yield
+            return
+        engine = create_engine(settings.database)
+        client = await connect(settings.temporal)
+        app.state.engine = engine
+        app.state.service = IntakeService(create_sessionmaker(engine), client,
+                                          settings.temporal.task_queue)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="overdue core-banking intake", version="1", lifespan=lifespan,
+                  description="Receives core-banking events and drives each loan's "
+                              "collections workflow.")
+    defs = EVENT_SCHEMA.pop("$defs", {})
+    openapi_extra = {"requestBody": {"required": True, "content": {
+        "application/json": {"schema": EVENT_SCHEMA}}}}
+
+    @app.post("/v1/core-banking/events", openapi_extra=openapi_extra, status_code=202,
+              responses={200: {"description": "Duplicate: already processed, no effect"},
+                         409: {"description": "Event id reused with different content"},
+                         422: {"description": "Invalid event; nothing was started"},
+                         503: {"description": "Temporal unavailable; re-deliver later"}})
+    async def post_event(request: Request) -> JSONResponse:
+        raw = await request.body()
+        if len(raw) > MAX_EVENT_BYTES:
+            return JSONResponse(status_code=413, content={
+                "error": "too_large", "message": f"an event is at most {MAX_EVENT_BYTES} bytes"})
+        try:
+            event = event_adapter.validate_json(raw)
+        except ValidationError as exc:
+            return invalid(describe_validation_error(exc))
+        svc: IntakeService = request.app.state.service
+        try:
+            result = await svc.ingest(event, raw)
+        except RPCError as exc:
+            log.warning("temporal unavailable; event kept for re-delivery",
+                        event_id=event.event_id, error=str(exc))
+            return JSONResponse(status_code=503, content={
+                "error": "temporal_unavailable", "event_id": event.event_id,
+                "message": "stored but not yet delivered; re-deliver the event"})
+        status = {"accepted": 202, "duplicate": 200, "conflict": 409}[result.status]
+        body = {"event_id": result.event_id, "workflow_id": result.workflow_id,
+                "status": result.status}
+        if result.status == "conflict":
+            body["message"] = "this event id was already received with different content"
+        return JSONResponse(status_code=status, content=body)
+
+    @app.get("/v1/core-banking/events/schema")
+    async def event_schema() -> dict[str, Any]:
+        """The JSON schema of a core-banking event."""
+        return {**event_adapter.json_schema()}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        engine = getattr(request.app.state, "engine", None)
+        try:
+            if engine is not None:
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse(status_code=503, content={"status": "unready",
+                                                          "database": str(exc)})
+        return JSONResponse(content={"status": "ready"})
+
+    original_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original_openapi()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(defs)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,98 @@
+"""Turns core-banking events into signals to the loan's workflow.
+
+Order of work, so nothing is lost or done twice:
+1. validate (a bad event is refused with 422 and leaves no trace);
+2. record the event id and the customer/loan snapshot in one transaction;
+3. signal-with-start ``loan-<loan_id>`` (the workflow ignores an event id it has seen);
+4. mark the event delivered.
+A re-delivered event whose record says *delivered* has no effect; one still *received*
+(step 3 failed last time) is signalled again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+
+from domain.case import (
+    SIGNAL_CORE_BANKING_EVENT,
+    WORKFLOW_TYPE,
+    CaseInput,
+    workflow_id_for,
+)
+from domain.events import AnyEvent, InstalmentMissed, loan_id_of
+from overdue.storage.repository import (
+    mark_event_delivered,
+    payload_digest,
+    record_event,
+    upsert_snapshot,
+)
+from workflows import search_attributes as sa
+
+log = structlog.get_logger(__name__)
+
+IngestStatus = Literal["accepted", "duplicate", "conflict"]
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event_id: str
+    workflow_id: str
+    status: IngestStatus
+
+
+class IntakeService:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], client: Client,
+                 task_queue: str) -> None:
+        self._sessions = sessions
+        self._client = client
+        self._task_queue = task_queue
+
+    async def ingest(self, event: AnyEvent, raw: bytes | None = None) -> IngestResult:
+        loan_id = loan_id_of(event)
+        workflow_id = workflow_id_for(loan_id)
+        digest = payload_digest(raw if raw is not None else
+                                event.model_dump_json(exclude_none=True).encode())
+        bound = log.bind(event_id=event.event_id, loan_id=loan_id, event_type=event.type)
+        async with self._sessions() as session:
+            receipt = await record_event(session, event, workflow_id, digest, loan_id)
+            if receipt.status != "new" and not receipt.same_payload:
+                await session.rollback()
+                bound.warning("event id reused with different content")
+                return IngestResult(event.event_id, workflow_id, "conflict")
+            if receipt.status == "delivered":
+                await session.rollback()
+                bound.info("duplicate event ignored")
+                return IngestResult(event.event_id, workflow_id, "duplicate")
+            if isinstance(event, InstalmentMissed):
+                await upsert_snapshot(session, event)
+            await session.commit()
+
+        await self._signal_with_start(workflow_id, loan_id, event)
+
+        async with self._sessions() as session:
+            await mark_event_delivered(session, event.event_id)
+            await session.commit()
+        bound.info("event delivered", workflow_id=workflow_id,
+                   redelivery=receipt.status == "pending")
+        return IngestResult(event.event_id, workflow_id, "accepted")
+
+    async def _signal_with_start(self, workflow_id: str, loan_id: str, event: AnyEvent) -> None:
+        await self._client.start_workflow(
+            WORKFLOW_TYPE,
+            CaseInput(loan_id=loan_id),
+            id=workflow_id,
+            task_queue=self._task_queue,
+            start_signal=SIGNAL_CORE_BANKING_EVENT,
+            start_signal_args=[event.case_event()],
+            search_attributes=TypedSearchAttributes([
+                SearchAttributePair(sa.LOAN_ID, loan_id),
+                SearchAttributePair(sa.CASE_STAGE, "opened"),
+            ]),
+            static_summary=f"Collections case for loan {loan_id}",
+        )

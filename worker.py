@@ -1,0 +1,96 @@
+"""The Temporal worker: every workflow and activity of a collections case.
+
+Run with ``overdue worker`` (or ``python worker.py``). Scale by running more of these
+against the same task queue; Temporal spreads the cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.cases import CaseActivities
+from activities.contacts import ContactActivities
+from activities.policy import PolicyActivities
+from overdue.business_days import BusinessCalendar
+from overdue.clients.sms import SmsGatewayClient
+from overdue.logs import configure_logging
+from overdue.policy_file import load_policy
+from overdue.settings import Settings, get_settings
+from overdue.storage.engine import create_engine, create_sessionmaker
+from overdue.temporal import connect
+from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.runner import workflow_runner
+
+log = structlog.get_logger(__name__)
+
+WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow,)
+
+
+@asynccontextmanager
+async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
+    """The activity callables with their clients; closed when the worker stops."""
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings.database)
+        stack.push_async_callback(engine.dispose)
+        sessions = create_sessionmaker(engine)
+        sms = await stack.enter_async_context(SmsGatewayClient.open(settings.sms))
+        calendar = BusinessCalendar.load(settings.policy.calendar_overrides)
+        policy = PolicyActivities(settings.policy.path)
+        contacts = ContactActivities(sessions, sms)
+        cases = CaseActivities(sessions)
+        yield [
+            policy.load_policy,
+            CalendarActivities(calendar).contact_instant,
+            contacts.send_sms_reminder,
+            cases.record_case,
+        ]
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
+    async with build_activities(settings) as activities:
+        worker = Worker(
+            client,
+            task_queue=settings.temporal.task_queue,
+            workflows=list(WORKFLOWS),
+            activities=activities,
+            max_cached_workflows=settings.temporal.max_cached_workflows,
+            max_concurrent_activities=settings.temporal.max_concurrent_activities,
+            workflow_runner=workflow_runner(),
+        )
+        async with worker:
+            yield worker
+
+
+async def run_worker(settings: Settings) -> None:
+    # Refuse to start on a broken policy: better a clear error now than failing cases later.
+    policy = load_policy(settings.policy.path)
+    client = await connect(settings.temporal)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with running_worker(client, settings):
+        log.info("worker started", task_queue=settings.temporal.task_queue,
+                 policy_version=policy.version, temporal=settings.temporal.address)
+        await stop.wait()
+        log.info("worker stopping")
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

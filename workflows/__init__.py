@@ -1,0 +1,1 @@
+"""Deterministic orchestration only: timers, signals, queries, activities. No I/O, no clock."""

@@ -1,0 +1,30 @@
+"""The sandbox every worker and replayer of these workflows runs them in."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from temporalio.worker.workflow_sandbox import (
+    SandboxedWorkflowRunner,
+    SandboxRestrictions,
+)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The default sandbox, except that ``zoneinfo.ZoneInfo`` is usable.
+
+    A case needs the bank's business date (days past due, buckets) from ``workflow.now()``.
+    The default sandbox proxies ``ZoneInfo`` (its file-reading class methods are
+    restricted), and ``datetime.astimezone`` refuses the proxy. Reading a zone's rules is
+    deterministic for a given tzdata, which the project pins as a dependency.
+    """
+    default = SandboxRestrictions.default
+    members = default.invalid_module_members
+    children = {name: matcher for name, matcher in members.children.items()
+                if name != "zoneinfo"}
+    restrictions = dataclasses.replace(
+        default, invalid_module_members=dataclasses.replace(members, children=children))
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+__all__ = ["workflow_runner"]
