@@ -11,12 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import text
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.events import event_adapter
 from overdue.settings import Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
-from overdue.temporal import connect
+from overdue.temporal import connect, is_temporal_unavailable
 from starter.intake import IntakeService
 
 log = structlog.get_logger(__name__)
@@ -31,6 +32,8 @@ def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
         # The discriminator puts the event type first in the path; drop it for readers.
         if loc and loc[0] in ("instalment.missed", "payment.received", "loan.closed"):
             loc = loc[1:]
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = [*loc, "type"]
         problems.append({"field": ".".join(loc) or "(body)", "message": error["msg"]})
     return problems
 
@@ -44,22 +47,18 @@ def invalid(problems: list[dict[str, str]]) -> JSONResponse:
     })
 
 
-EVENT_SCHEMA: dict[str, Any] = event_adapter.json_schema(
-    ref_template="#/components/schemas/{model}")
-
-
 def create_app(settings: Settings, service: IntakeService | None = None) -> FastAPI:
     """The intake app. Tests may pass a ready ``IntakeService``; else it is built on start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if service is not None:
-            app.state.service = service
             yield
             return
         engine = create_engine(settings.database)
-        client = await connect(settings.temporal)
+        client = await connect(settings.temporal, lazy=True)
         app.state.engine = engine
+        app.state.temporal = client
         app.state.service = IntakeService(create_sessionmaker(engine), client,
                                           settings.temporal.task_queue)
         try:
@@ -70,9 +69,12 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
     app = FastAPI(title="overdue core-banking intake", version="1", lifespan=lifespan,
                   description="Receives core-banking events and drives each loan's "
                               "collections workflow.")
-    defs = EVENT_SCHEMA.pop("$defs", {})
+    if service is not None:
+        app.state.service = service
+    event_schema = event_adapter.json_schema(ref_template="#/components/schemas/{model}")
+    defs = event_schema.pop("$defs", {})
     openapi_extra = {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": EVENT_SCHEMA}}}}
+        "application/json": {"schema": event_schema}}}}
 
     @app.post("/v1/core-banking/events", openapi_extra=openapi_extra, status_code=202,
               responses={200: {"description": "Duplicate: already processed, no effect"},
@@ -91,7 +93,9 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
         svc: IntakeService = request.app.state.service
         try:
             result = await svc.ingest(event, raw)
-        except RPCError as exc:
+        except (RPCError, RuntimeError) as exc:
+            if not is_temporal_unavailable(exc):
+                raise
             log.warning("temporal unavailable; event kept for re-delivery",
                         event_id=event.event_id, error=str(exc))
             return JSONResponse(status_code=503, content={
@@ -105,9 +109,9 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
         return JSONResponse(status_code=status, content=body)
 
     @app.get("/v1/core-banking/events/schema")
-    async def event_schema() -> dict[str, Any]:
+    async def get_event_schema() -> dict[str, Any]:
         """The JSON schema of a core-banking event."""
-        return {**event_adapter.json_schema()}
+        return event_adapter.json_schema()
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -116,13 +120,21 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
         engine = getattr(request.app.state, "engine", None)
-        try:
-            if engine is not None:
+        client: Client | None = getattr(request.app.state, "temporal", None)
+        problems: dict[str, str] = {}
+        if engine is not None:
+            try:
                 async with engine.connect() as conn:
                     await conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return JSONResponse(status_code=503, content={"status": "unready",
-                                                          "database": str(exc)})
+            except Exception as exc:
+                problems["database"] = type(exc).__name__
+        if client is not None:
+            try:
+                await client.service_client.check_health()
+            except Exception as exc:
+                problems["temporal"] = type(exc).__name__
+        if problems:
+            return JSONResponse(status_code=503, content={"status": "unready", **problems})
         return JSONResponse(content={"status": "ready"})
 
     original_openapi = app.openapi

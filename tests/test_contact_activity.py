@@ -1,0 +1,144 @@
+"""The SMS reminder activity: one message per (loan, step), whatever fails and retries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from activities.contacts import ContactActivities
+from activities.contracts import SendReminderRequest
+from overdue.clients.sms import SmsGatewayClient, SmsGatewayUnavailable
+from overdue.policy_file import load_policy
+from overdue.settings import SmsGatewaySettings
+from overdue.storage.models import ContactAttempt
+from overdue.storage.repository import upsert_snapshot
+from tests.conftest import POLICY_DIR, sms_messages
+from tests.factories import missed_event, new_loan_id
+
+AUTH = {"Authorization": "Bearer sandbox-sms-key"}
+
+
+@pytest.fixture
+async def contacts(sms_url: str, sessions: async_sessionmaker[AsyncSession]
+                   ) -> AsyncIterator[ContactActivities]:
+    async with httpx.AsyncClient() as http:
+        await http.delete(f"{sms_url}/_sandbox/messages")
+    async with SmsGatewayClient.open(SmsGatewaySettings(url=sms_url)) as sms:
+        yield ContactActivities(sessions, sms)
+
+
+async def known_loan(sessions: async_sessionmaker[AsyncSession], **kwargs: object) -> str:
+    loan_id = new_loan_id()
+    async with sessions() as session:
+        await upsert_snapshot(session, missed_event(loan_id, date(2026, 12, 1), "99.50",
+                                                    datetime.now(UTC), **kwargs))  # type: ignore[arg-type]
+        await session.commit()
+    return loan_id
+
+
+def request(loan_id: str, key: str | None = None) -> SendReminderRequest:
+    policy = load_policy(POLICY_DIR / "default.toml")
+    return SendReminderRequest(
+        loan_id=loan_id, case_ref=f"{loan_id}:evt", step="first-sms",
+        idempotency_key=key or f"{loan_id}:2026-12-01:first-sms",
+        template_name="first_reminder", templates=policy.templates["first_reminder"],
+        bank=policy.bank, penalty_uplift=policy.penalty.uplift, default_locale="zh-Hans",
+        overdue_amount=Decimal("99.50"), due_date=date(2026, 12, 1), days_past_due=2,
+        scheduled_for=datetime(2026, 12, 2, 1, tzinfo=UTC))
+
+
+async def attempts(sessions: async_sessionmaker[AsyncSession], loan_id: str
+                   ) -> list[ContactAttempt]:
+    async with sessions() as session:
+        return list((await session.execute(
+            select(ContactAttempt).where(ContactAttempt.loan_id == loan_id))).scalars())
+
+
+async def test_answer_lost_after_send_then_retry_sends_once(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        sms_url: str) -> None:
+    loan_id = await known_loan(sessions)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sms_url}/_sandbox/faults",
+                        json={"fail_next": 1, "status": 503, "after_accept": True})
+    env = ActivityEnvironment()
+    with pytest.raises(SmsGatewayUnavailable):
+        await env.run(contacts.send_sms_reminder, request(loan_id))
+    retried = await env.run(contacts.send_sms_reminder, request(loan_id))
+    again = await env.run(contacts.send_sms_reminder, request(loan_id))
+
+    assert (retried.status, retried.replayed) == ("sent", True)
+    assert (again.status, again.replayed) == ("sent", True)
+    assert len(await sms_messages(sms_url, loan_id)) == 1
+    [attempt] = await attempts(sessions, loan_id)
+    assert (attempt.status, attempt.tries, attempt.error) == ("sent", 2, None)
+
+
+async def test_gateway_down_is_retryable_and_recorded(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        sms_url: str) -> None:
+    loan_id = await known_loan(sessions)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{sms_url}/_sandbox/faults", json={"fail_next": 2, "status": 503})
+    env = ActivityEnvironment()
+    for _ in range(2):
+        with pytest.raises(SmsGatewayUnavailable):
+            await env.run(contacts.send_sms_reminder, request(loan_id))
+    [attempt] = await attempts(sessions, loan_id)
+    assert attempt.status == "pending" and "unavailable" in (attempt.error or "")
+    sent = await env.run(contacts.send_sms_reminder, request(loan_id))
+    assert (sent.status, sent.replayed) == ("sent", False)
+    assert len(await sms_messages(sms_url, loan_id)) == 1
+
+
+async def test_unreachable_number_fails_the_contact_not_the_case(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        sms_url: str) -> None:
+    loan_id = await known_loan(sessions, phone="+8613800130000")
+    outcome = await ActivityEnvironment().run(contacts.send_sms_reminder, request(loan_id))
+    assert outcome.status == "failed" and "unreachable_number" in (outcome.reason or "")
+    assert await sms_messages(sms_url, loan_id) == []
+    # A retry of the same step does not try again: the failure is final for this step.
+    again = await ActivityEnvironment().run(contacts.send_sms_reminder, request(loan_id))
+    assert again.status == "failed" and again.replayed
+
+
+async def test_sms_opt_out_suppresses_and_records(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        sms_url: str) -> None:
+    loan_id = await known_loan(sessions, sms_consent=False)
+    outcome = await ActivityEnvironment().run(contacts.send_sms_reminder, request(loan_id))
+    assert outcome.status == "suppressed"
+    assert await sms_messages(sms_url, loan_id) == []
+    [attempt] = await attempts(sessions, loan_id)
+    assert attempt.status == "suppressed"
+
+
+async def test_unknown_loan_is_a_permanent_failure(contacts: ContactActivities) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await ActivityEnvironment().run(contacts.send_sms_reminder,
+                                        request(f"NOPE{uuid.uuid4().hex[:6]}"))
+    assert info.value.non_retryable and info.value.type == "UnknownLoan"
+
+
+@pytest.mark.parametrize(("locale", "expected"), [
+    ("zh-CN", "尊敬的王小明"), ("zh-TW", "貸款"), ("en-GB", "Dear 王小明")])
+async def test_message_in_the_customers_language(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        sms_url: str, locale: str, expected: str) -> None:
+    loan_id = await known_loan(sessions, locale=locale)
+    await ActivityEnvironment().run(contacts.send_sms_reminder, request(loan_id))
+    [message] = await sms_messages(sms_url, loan_id)
+    body = str(message["body"])
+    assert expected in body and "¥99.50" in body and "2026-12-01" in body
+
+

@@ -1,0 +1,197 @@
+"""The intake API end to end on the real Temporal dev server: valid, invalid, duplicate events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
+from overdue.settings import Settings
+from overdue.storage.models import CoreBankingEventRecord, Customer
+from starter.api import create_app
+from starter.intake import IntakeService
+from tests.conftest import case_worker, make_settings, policy_variant, sms_messages
+from tests.factories import missed_event, new_loan_id, payment_event
+
+pytestmark = pytest.mark.devserver
+
+T = TypeVar("T")
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
+                     timeout: float = 30.0) -> T:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = await probe()
+        if ok(value) or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(0.2)
+
+
+@pytest.fixture
+async def stack(dev_env: WorkflowEnvironment, database_url: str, sms_url: str,
+                sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+                ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
+    # A case day lasts one second, so the first reminder comes within seconds.
+    settings = make_settings(database_url=database_url, sms_url=sms_url,
+                             task_queue=f"tq-{uuid.uuid4()}",
+                             policy_path=policy_variant(tmp_path, time_scale=86_400))
+    app = create_app(settings, IntakeService(sessions, dev_env.client,
+                                             settings.temporal.task_queue))
+    async with case_worker(dev_env.client, settings), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://intake") as http:
+        yield http, settings
+
+
+def as_json(event: Any) -> dict[str, Any]:
+    return json.loads(event.model_dump_json())
+
+
+def yesterday_missed(loan_id: str, **kwargs: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    due = now.astimezone(SHANGHAI).date() - timedelta(days=1)
+    return as_json(missed_event(loan_id, due, "2345.67", now, **kwargs))
+
+
+async def count_workflows(client: Client, loan_id: str) -> int:
+    return len([w async for w in client.list_workflows(f'LoanId = "{loan_id}"')])
+
+
+async def test_missed_instalment_starts_case_and_sends_one_sms_then_payment_cures(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        sms_url: str, sessions: async_sessionmaker[AsyncSession]) -> None:
+    http, _ = stack
+    loan_id = new_loan_id()
+    event = yesterday_missed(loan_id)
+
+    first = await http.post("/v1/core-banking/events", json=event)
+    second = await http.post("/v1/core-banking/events", json=event)
+    assert (first.status_code, first.json()["status"]) == (202, "accepted")
+    assert (second.status_code, second.json()["status"]) == (200, "duplicate")
+    assert first.json()["workflow_id"] == f"loan-{loan_id}"
+
+    messages = await eventually(lambda: sms_messages(sms_url, loan_id), lambda m: len(m) >= 1)
+    assert len(messages) == 1
+    assert "¥2,345.67" in str(messages[0]["body"])
+    # The custom search attributes make the case findable in the Temporal UI.
+    assert await eventually(lambda: count_workflows(dev_env.client, loan_id),
+                            lambda n: n >= 1) == 1
+    handle = dev_env.client.get_workflow_handle(workflow_id_for(loan_id),
+                                                result_type=CaseOutcome)
+    view = await handle.query(QUERY_STATE, result_type=CaseView)
+    assert view.stage == "early" and len(view.contacts) == 1
+
+    payment = as_json(payment_event(loan_id, "2345.67", datetime.now(UTC)))
+    paid = await http.post("/v1/core-banking/events", json=payment)
+    assert paid.status_code == 202
+    outcome = await asyncio.wait_for(handle.result(), timeout=30)
+    assert (outcome.outcome, outcome.contacts_sent) == ("cured", 1)
+    await asyncio.sleep(1)  # a late duplicate SMS would have arrived by now
+    assert len(await sms_messages(sms_url, loan_id)) == 1
+    async with sessions() as session:
+        statuses = (await session.execute(
+            select(CoreBankingEventRecord.status).where(CoreBankingEventRecord.loan_id == loan_id)
+        )).scalars().all()
+    assert sorted(statuses) == ["delivered", "delivered"]
+
+
+@pytest.mark.parametrize(("mutate", "field"), [
+    (lambda e: e["instalment"].update(amount_due="12.345"), "instalment.amount_due"),
+    (lambda e: e["instalment"].update(amount_due="-5.00"), "instalment.amount_due"),
+    (lambda e: e["customer"].update(phone="13800138000"), "customer.phone"),
+    (lambda e: e["loan"].update(loan_id="bad id!"), "loan.loan_id"),
+    (lambda e: e.update(occurred_at="2026-11-30T10:00:00"), "occurred_at"),
+    (lambda e: e.pop("instalment"), "instalment"),
+    (lambda e: e.update(type="instalment.forgiven"), "type"),
+], ids=["three-decimals", "negative", "not-e164", "loan-id", "naive-time", "missing",
+        "unknown-type"])
+async def test_malformed_event_is_refused_and_starts_nothing(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        sessions: async_sessionmaker[AsyncSession],
+        mutate: Callable[[dict[str, Any]], object], field: str) -> None:
+    http, _ = stack
+    loan_id = new_loan_id()
+    event = yesterday_missed(loan_id)
+    mutate(event)
+    response = await http.post("/v1/core-banking/events", json=event)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_event"
+    assert body["message"].startswith(field), body
+    with pytest.raises(RPCError):
+        await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).describe()
+    async with sessions() as session:
+        events = await session.scalar(select(func.count()).select_from(CoreBankingEventRecord))
+        customers = await session.scalar(select(func.count()).select_from(Customer))
+    assert (events, customers) == (0, 0)
+
+
+async def test_not_json_is_refused(stack: tuple[httpx.AsyncClient, Settings]) -> None:
+    http, _ = stack
+    response = await http.post("/v1/core-banking/events", content=b"{not json",
+                               headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_event"
+
+
+async def test_event_id_reused_with_other_content_conflicts(
+        stack: tuple[httpx.AsyncClient, Settings]) -> None:
+    http, _ = stack
+    loan_id = new_loan_id()
+    event = yesterday_missed(loan_id)
+    assert (await http.post("/v1/core-banking/events", json=event)).status_code == 202
+    event["instalment"]["amount_due"] = "9999.00"
+    response = await http.post("/v1/core-banking/events", json=event)
+    assert response.status_code == 409
+    assert response.json()["status"] == "conflict"
+
+
+async def test_temporal_down_keeps_event_for_redelivery(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    _, settings = stack
+    dead = await Client.connect("127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter)
+    down = create_app(settings, IntakeService(sessions, dead, settings.temporal.task_queue))
+    loan_id = new_loan_id()
+    event = yesterday_missed(loan_id)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=down),
+                                 base_url="http://intake") as http_down:
+        response = await http_down.post("/v1/core-banking/events", json=event)
+    assert response.status_code == 503
+    async with sessions() as session:
+        record = await session.get(CoreBankingEventRecord, event["event_id"])
+    assert record is not None and record.status == "received"
+
+    # Core banking re-delivers once Temporal is back: the case starts, exactly once.
+    http, _ = stack
+    again = await http.post("/v1/core-banking/events", json=event)
+    assert (again.status_code, again.json()["status"]) == (202, "accepted")
+    description = await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).describe()
+    assert description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def test_openapi_documents_the_event_schema(
+        stack: tuple[httpx.AsyncClient, Settings]) -> None:
+    http, _ = stack
+    spec = (await http.get("/openapi.json")).json()
+    body = spec["paths"]["/v1/core-banking/events"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert schema["discriminator"]["propertyName"] == "type"
+    assert {"InstalmentMissed", "PaymentReceived", "LoanClosed"} <= set(
+        spec["components"]["schemas"])
