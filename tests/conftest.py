@@ -41,13 +41,7 @@ BIN = Path(sys.executable).parent
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
 
-@pytest.fixture(scope="session")
-async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: months of timers in milliseconds."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
-    # It has no search-attribute flag; register them through the operator service.
+async def register_search_attributes(client: Client) -> None:
     types = {
         "Keyword": IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD,
         "Int": IndexedValueType.INDEXED_VALUE_TYPE_INT,
@@ -55,9 +49,19 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     }
     flags = sa.dev_server_flags()
     wanted = dict(flag.split("=") for flag in flags[1::2])
-    await env.client.operator_service.add_search_attributes(AddSearchAttributesRequest(
-        namespace=env.client.namespace,
+    await client.operator_service.add_search_attributes(AddSearchAttributesRequest(
+        namespace=client.namespace,
         search_attributes={name: types[kind] for name, kind in wanted.items()}))
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server: months of timers in milliseconds."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    # It has no search-attribute flag; register them through the operator service.
+    await register_search_attributes(env.client)
     try:
         yield env
     finally:

@@ -1,0 +1,150 @@
+"""Records the histories of the loan workflow's main paths, for replay tests.
+
+    .venv/bin/python -m tests.histories.record        # writes tests/histories/*.json
+
+Run it when a workflow change adds a path; keep the old files: every history committed
+here must go on replaying on new code, or cases already running would break.
+Activities are stand-ins with the real names and result types (a history records only
+their results), so recording needs no database or gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.contracts import CaseRecord, ContactOutcome, LoadPolicyRequest, SendReminderRequest
+from domain.case import CaseInput, CaseOutcome, CaseState, workflow_id_for
+from domain.policy import Policy
+from overdue.business_days import BusinessCalendar
+from overdue.policy_file import load_policy
+from tests.factories import closed_event, missed_event, new_loan_id, payment_event
+from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.runner import workflow_runner
+
+HERE = Path(__file__).resolve().parent
+POLICY = HERE.parent.parent / "policy" / "default.toml"
+
+
+@activity.defn(name="load_policy")
+async def load_policy_stub(_: LoadPolicyRequest) -> Policy:
+    return load_policy(POLICY)
+
+
+@activity.defn(name="send_sms_reminder")
+async def send_sms_stub(request: SendReminderRequest) -> ContactOutcome:
+    return ContactOutcome(attempt_id=1, status="sent", channel="sms")
+
+
+@activity.defn(name="record_case")
+async def record_case_stub(_: CaseRecord) -> None:
+    return None
+
+
+async def start(client: Client, task_queue: str, loan_id: str, event: Any
+                ) -> WorkflowHandle[Any, CaseOutcome]:
+    return await client.start_workflow(
+        LoanDelinquencyWorkflow.run, CaseInput(loan_id=loan_id), id=workflow_id_for(loan_id),
+        task_queue=task_queue, start_signal="core_banking_event",
+        start_signal_args=[event.case_event()])
+
+
+async def cured_after_reminder(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id,
+                         missed_event(loan_id, (now + timedelta(days=3)).date(), "1200.00", now))
+    await env.sleep(timedelta(days=10))
+    await handle.signal("core_banking_event",
+                        payment_event(loan_id, "1200.00", now).case_event())
+    await handle.result()
+    return handle
+
+
+async def cured_before_reminder(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id,
+                         missed_event(loan_id, (now + timedelta(days=20)).date(), "50.00", now))
+    await handle.signal("core_banking_event", payment_event(loan_id, "50.00", now).case_event())
+    await handle.result()
+    return handle
+
+
+async def loan_closed(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id,
+                         missed_event(loan_id, (now + timedelta(days=2)).date(), "70.00", now))
+    await env.sleep(timedelta(days=8))
+    await handle.signal("core_banking_event", closed_event(loan_id, now).case_event())
+    await handle.result()
+    return handle
+
+
+async def no_arrears(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id, payment_event(loan_id, "10.00", now))
+    await env.sleep(timedelta(days=36))
+    await handle.result()
+    return handle
+
+
+PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]] = {
+    "loan_delinquency_cured_after_reminder": cured_after_reminder,
+    "loan_delinquency_cured_before_reminder": cured_before_reminder,
+    "loan_delinquency_loan_closed": loan_closed,
+    "loan_delinquency_no_arrears": no_arrears,
+}
+
+
+async def record(out_dir: Path, test_server: Path, names: list[str] | None = None
+                 ) -> list[Path]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter)
+    written = []
+    try:
+        from tests.conftest import register_search_attributes
+
+        await register_search_attributes(env.client)
+        tq = f"record-{uuid.uuid4()}"
+        calendar = CalendarActivities(BusinessCalendar.load(POLICY.parent / "none.toml"))
+        async with Worker(env.client, task_queue=tq, workflows=[LoanDelinquencyWorkflow],
+                          activities=[load_policy_stub, send_sms_stub, record_case_stub,
+                                      calendar.contact_instant],
+                          workflow_runner=workflow_runner()):
+            for name in names or list(PATHS):
+                handle = await PATHS[name](env, tq)
+                history = await handle.fetch_history()
+                path = out_dir / f"{name}.json"
+                path.write_text(history.to_json(), encoding="utf-8")
+                written.append(path)
+    finally:
+        await env.shutdown()
+    return written
+
+
+def main() -> None:
+    server = Path(sys.executable).parent / "temporal-test-server"
+    for path in asyncio.run(record(HERE, server)):
+        print(f"wrote {path}")
+
+
+# The carried state type is part of the recorded payloads; importing it keeps it visible.
+__all__ = ["CaseState", "main", "record"]
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Every recorded history replays on the current workflow code.
+
+A failure here means a change would break cases that are already running: guard it with
+``workflow.patched()`` (see docs/workflow-changes.md) instead of editing the history.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.histories.record import PATHS, record
+from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.runner import workflow_runner
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[LoanDelinquencyWorkflow], workflow_runner=workflow_runner(),
+                    data_converter=pydantic_data_converter)
+
+
+def test_every_main_path_has_a_recorded_history() -> None:
+    assert {path.stem for path in RECORDED} >= set(PATHS)
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    result = await replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+async def test_fresh_recording_replays(tmp_path: Path) -> None:
+    """The recorder itself works, and what today's code records, today's code replays."""
+    [path] = await record(tmp_path, Path(sys.executable).parent / "temporal-test-server",
+                          names=["loan_delinquency_cured_after_reminder"])
+    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    assert (await replayer().replay_workflow(history)).replay_failure is None
+
+
+async def test_a_changed_workflow_is_caught(tmp_path: Path) -> None:
+    """The replay check can fail: a history whose activity order differs is refused."""
+    text = (HISTORIES / "loan_delinquency_cured_after_reminder.json").read_text(encoding="utf-8")
+    tampered = text.replace('"name": "contact_instant"', '"name": "send_sms_reminder"', 1)
+    assert tampered != text
+    history = WorkflowHistory.from_json("tampered", tampered)
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is not None
