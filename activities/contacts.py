@@ -75,7 +75,6 @@ class ContactActivities:
                     "dispute_url": request.bank.dispute_url,
                     "calculator_url": request.bank.calculator_url,
                     "faq_url": request.bank.faq_url,
-                    "opt_out": "TD",
                 })
             except (KeyError, TemplateError) as exc:
                 raise ApplicationError(f"template {request.template_name}/{locale}: {exc}",

@@ -25,7 +25,12 @@ def to_money(value: Decimal | int | str) -> Decimal:
         raise MoneyError(f"not an amount: {value!r}") from exc
     if not amount.is_finite():
         raise MoneyError(f"not a finite amount: {value!r}")
-    return amount.quantize(MINOR_UNIT, rounding=ROUND_HALF_EVEN)
+    try:
+        quantised = amount.quantize(MINOR_UNIT, rounding=ROUND_HALF_EVEN)
+    except InvalidOperation as exc:
+        raise MoneyError(f"amount too large to hold to the cent: {value!r}") from exc
+    # -0.004 rounds to -0.00; a customer must never read "¥-0.00".
+    return quantised if quantised != 0 else abs(quantised)
 
 
 def has_at_most_two_places(value: Decimal) -> bool:

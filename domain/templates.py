@@ -19,7 +19,6 @@ TEMPLATE_FIELDS = frozenset(
         "bank_phone",
         "pay_url",
         "dispute_url",
-        "opt_out",
         "calculator_url",
         "faq_url",
     }
@@ -36,7 +35,9 @@ def placeholders(template: str) -> set[str]:
         for _, field, spec, conversion in string.Formatter().parse(template):
             if field is None:
                 continue
-            if not field or spec or conversion:
+            # Only bare names: "{x.attr}" or "{x[0]}" would let a template reach into
+            # Python objects through str.format.
+            if not field.isidentifier() or spec or conversion:
                 raise TemplateError(
                     f"placeholder {{{field}}} must be a plain name without format spec")
             names.add(field)
