@@ -14,6 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData, Numeric, inspect, select
 from sqlalchemy.engine import Connection
 
@@ -23,7 +24,9 @@ from overdue.storage.migrate import alembic_config, current, downgrade, upgrade
 from overdue.storage.models import Base, Customer, Loan
 from tests.dbutil import DB_KINDS, fresh_database
 
-HEAD = "0001_initial"
+REVISIONS = [script.revision for script in reversed(list(
+    ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()))]
+HEAD = REVISIONS[-1]
 MODEL_TABLES = set(Base.metadata.tables)
 
 
@@ -176,4 +179,18 @@ def test_offline_sql(url: str, expected: str) -> None:
     assert "CONSTRAINT fk_loans_customer_id_customers FOREIGN KEY" in sql
     assert "CREATE INDEX ix_core_banking_events_loan_received" in sql
     assert f"principal_outstanding {expected} NOT NULL" in sql
-    assert f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in sql
+    assert "INSERT INTO alembic_version (version_num) VALUES ('0001_initial')" in sql
+    assert f"UPDATE alembic_version SET version_num='{HEAD}'" in sql
+
+
+async def test_each_revision_steps_up_and_down(database_url: str) -> None:
+    """Every revision on its own: up one, down one, up again, on both databases."""
+    assert REVISIONS[0] == "0001_initial" and len(REVISIONS) >= 2
+    previous = "base"
+    for revision in REVISIONS:
+        await upgrade(database_url, revision)
+        assert await current(database_url) == revision
+        await downgrade(database_url, previous)
+        assert await current(database_url) == (None if previous == "base" else previous)
+        await upgrade(database_url, revision)
+        previous = revision

@@ -73,6 +73,8 @@ class CollectionCase(Base):
     arrears: Mapped[Decimal]
     days_past_due: Mapped[int] = mapped_column(Integer)
     bucket: Mapped[str | None] = mapped_column(String(16))
+    oldest_unpaid_due_date: Mapped[date | None] = mapped_column(Date)
+    assigned_officer: Mapped[str | None] = mapped_column(String(64))
     policy_version: Mapped[str | None] = mapped_column(String(64))
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -92,15 +94,60 @@ class ContactAttempt(Base):
     template: Mapped[str] = mapped_column(String(64))
     locale: Mapped[str] = mapped_column(String(16))
     recipient_masked: Mapped[str] = mapped_column(String(32))
+    recipient_key: Mapped[str] = mapped_column(String(64), index=True, server_default="")
+    """A keyed hash of the number or address: per-number call caps without the number."""
     status: Mapped[str] = mapped_column(String(16))
-    """pending -> sent -> delivered | failed."""
+    """pending -> sent -> delivered | failed | suppressed."""
     scheduled_for: Mapped[datetime]
     first_attempt_at: Mapped[datetime]
     last_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     tries: Mapped[int] = mapped_column(Integer, default=0)
-    provider_message_id: Mapped[str | None] = mapped_column(String(100))
+    provider_message_id: Mapped[str | None] = mapped_column(String(100), index=True)
     error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None]
+    answered: Mapped[bool | None] = mapped_column(Boolean)
+    """Calls: did the customer pick up."""
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    """Calls: the agent's outcome (promise_to_pay, refused, no_answer, wrong_number, dispute)."""
+    responded_at: Mapped[datetime | None]
+    """When the customer answered or paid after this contact: observed responsiveness."""
+
+
+class ContactDecisionRecord(Base):
+    """Every compliance decision taken before a contact, allowed or not."""
+
+    __tablename__ = "contact_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_key: Mapped[str] = mapped_column(String(240), unique=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    step: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    planned_for: Mapped[datetime]
+    decided_at: Mapped[datetime]
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(32))
+    next_allowed_at: Mapped[datetime | None]
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class RepresentativeAssignment(Base):
+    """A dedicated service representative for a customer in special circumstances."""
+
+    __tablename__ = "representative_assignments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    assignment_key: Mapped[str] = mapped_column(String(240), unique=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str] = mapped_column(String(200))
+    representative: Mapped[str] = mapped_column(String(64))
+    hardship: Mapped[str] = mapped_column(String(32))
+    flagged_by: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime]
+    follow_up_task_id: Mapped[str | None] = mapped_column(String(100))
+    closed_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(32))
 
 
 class CoreBankingEventRecord(Base):
