@@ -31,8 +31,10 @@ API (what :class:`overdue.clients.sms.SmsGatewayClient` talks to):
 ``GET /v1/messages?to=&reference=``
     JSON list of accepted messages, oldest first, newest last, each with ``message_id``,
     ``to``, ``sender_id``, ``body``, ``reference``, ``callback_url``, ``idempotency_key``,
-    ``segments``, ``accepted_at`` (ISO 8601 UTC, ``Z``). ``GET /v1/messages/{message_id}``
-    returns one of them (404 ``not_found``). Inspection endpoints need no API key.
+    ``segments``, ``accepted_at`` (ISO 8601 UTC, ``Z``) and the delivery-receipt fields
+    ``delivery_status``, ``delivered_at``, ``receipt_status``, ``receipt_attempts`` (see
+    *Delivery receipts*). ``GET /v1/messages/{message_id}`` returns one of them (404
+    ``not_found``). Inspection endpoints need no API key.
 
 ``GET /v1/stats``
     ``{"accepted": n, "replayed": n, "rejected": n}``: ``accepted`` is the number of stored
@@ -50,14 +52,39 @@ API (what :class:`overdue.clients.sms.SmsGatewayClient` talks to):
     clears it.
 
 ``DELETE /_sandbox/messages``
-    Forgets every message, idempotency key, counter and fault, and truncates the store.
+    Forgets every message, idempotency key, counter and fault, cancels the receipts still
+    to be sent, and truncates the store.
 
 ``GET /healthz``
     ``{"status": "ok"}``.
 
+Delivery receipts: when an accepted message has a ``callback_url`` (an absolute http(s)
+URL), the gateway "delivers" it about 0.2 s later and ``POST``s a receipt there, in the
+background (an idempotent replay sends no second receipt)::
+
+    {"message_id": "sms_...", "reference": "case-1" | null, "idempotency_key": "...",
+     "status": "delivered" | "failed", "error": null | "undeliverable",
+     "delivered_at": "2024-05-01T08:00:00.200Z" | null}
+
+with ``Content-Type: application/json`` and ``X-Callback-Signature: sha256=<hex>``, the
+lower-case hex HMAC-SHA256 of the raw body keyed with the gateway's API key (check it with
+:func:`overdue.clients.sms.verify_receipt_signature`). **Numbers ending in "9999"** are
+accepted (201) but their receipt says ``"status": "failed", "error": "undeliverable"``,
+``"delivered_at": null``: a hard failure discovered after acceptance. Any 2xx answer
+acknowledges the receipt; connection errors, timeouts (5 s), 5xx, 408 and 429 are retried
+up to 5 more times, after 0.2, 0.5, 1, 2 and 4 s, with the very same body (receivers
+should de-duplicate on ``message_id``); any other answer, or a callback URL that is not
+http(s), gives up at once. The stored message records ``delivery_status``
+(``delivered``/``failed``, what the receipt says, once decided), ``delivered_at``,
+``receipt_status`` (``null`` without a callback URL, else ``pending`` until a receiver
+acknowledged it (``delivered``) or the gateway gave up (``failed``)) and
+``receipt_attempts`` (POSTs made so far).
+
 Persistence: with ``store_path`` each accepted message is appended to the file as one JSON
-line (and fsynced); the file is loaded when the app is created, so a restarted sandbox
-still honours old idempotency keys.
+line (and fsynced), and again whenever its receipt fields change (the last line of a
+``message_id`` wins); the file is loaded when the app is created, so a restarted sandbox
+still honours old idempotency keys, and resumes sending receipts still ``pending`` when it
+starts serving.
 """
 
 from __future__ import annotations
@@ -65,18 +92,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import hmac
 import json
 import math
 import os
 import re
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 import structlog
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -90,6 +121,8 @@ DEFAULT_PORT = 8025
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SENDER_ID = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9 ]{0,10}|\+?[0-9]{3,15})$")
 UNREACHABLE_SUFFIX = "0000"
+UNDELIVERABLE_SUFFIX = "9999"
+RECEIPT_DELAY_SECONDS = 0.2
 MAX_BODY_CHARS = 1000
 MAX_IDEMPOTENCY_KEY_CHARS = 200
 GSM7_SEGMENT_CHARS = 160
@@ -103,6 +136,128 @@ GSM7_CHARS = frozenset(
 )
 
 log = structlog.get_logger(__name__)
+
+# --- signed webhooks (also used by sandbox.contact_centre) ----------------------------------
+
+CALLBACK_SIGNATURE_HEADER = "X-Callback-Signature"
+CALLBACK_RETRY_DELAYS: tuple[float, ...] = (0.2, 0.5, 1.0, 2.0, 4.0)
+CALLBACK_TIMEOUT_SECONDS = 5.0
+
+CallbackStatus = Literal["pending", "delivered", "failed"]
+# Called after every change: (status, POST attempts so far).
+CallbackRecorder = Callable[[CallbackStatus, int], None]
+
+
+def sign_callback(body: bytes, api_key: str) -> str:
+    """``sha256=<hex HMAC-SHA256 of the raw body keyed with the API key>``.
+
+    Deliberately independent of :mod:`overdue.clients.signing`, which verifies it.
+    """
+    return "sha256=" + hmac.new(api_key.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def callback_body(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON: the same payload always gives the same bytes (and signature)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http(s) URL with a host: something a webhook can be sent to."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+class CallbackDispatcher:
+    """Sends signed webhooks in background tasks, retrying transient failures.
+
+    Each delivery ``POST``s one fixed body: first after ``first_delay``, then again after
+    each of :data:`CALLBACK_RETRY_DELAYS` while the answer is a connection error, a
+    timeout, 5xx, 408 or 429. 2xx is ``delivered``; any other answer, a non-http(s) URL or
+    running out of retries is ``failed``. Neither URLs nor bodies are logged.
+    """
+
+    def __init__(self, api_key: str, *, name: str,
+                 retry_delays: Sequence[float] = CALLBACK_RETRY_DELAYS,
+                 timeout: float = CALLBACK_TIMEOUT_SECONDS) -> None:
+        self._api_key = api_key
+        self._name = name
+        self._retry_delays = tuple(retry_delays)
+        self._timeout = timeout
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def dispatch(self, url: str, body: Callable[[], bytes], record: CallbackRecorder, *,
+                 log_id: str, first_delay: float = 0.0, attempts_so_far: int = 0) -> None:
+        """Start delivering in the background (needs a running event loop).
+
+        ``body`` is called once, after ``first_delay``; ``log_id`` (e.g. a message id) is
+        the only thing about the delivery that gets logged.
+        """
+        task = asyncio.get_running_loop().create_task(
+            self._deliver(url, body, record, log_id, first_delay, attempts_so_far))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error(f"{self._name}: callback delivery crashed",
+                      error_type=type(exc).__name__)
+
+    async def _deliver(self, url: str, make_body: Callable[[], bytes],
+                       record: CallbackRecorder, log_id: str, first_delay: float,
+                       attempts: int) -> None:
+        bound = log.bind(callback_for=log_id)
+        if first_delay > 0:
+            await asyncio.sleep(first_delay)
+        body = make_body()
+        if not is_http_url(url):
+            bound.warning(f"{self._name}: callback URL is not http(s); not sending")
+            record("failed", attempts)
+            return
+        headers = {"Content-Type": "application/json",
+                   CALLBACK_SIGNATURE_HEADER: sign_callback(body, self._api_key)}
+        async with httpx.AsyncClient(trust_env=False, timeout=self._timeout,
+                                     follow_redirects=False) as http:
+            for delay in (0.0, *self._retry_delays):
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                attempts += 1
+                try:
+                    response = await http.post(url, content=body, headers=headers)
+                except httpx.TransportError as exc:
+                    bound.warning(f"{self._name}: callback not delivered",
+                                  attempt=attempts, error_type=type(exc).__name__)
+                else:
+                    status = response.status_code
+                    if response.is_success:
+                        bound.info(f"{self._name}: callback delivered", attempt=attempts,
+                                   status_code=status)
+                        record("delivered", attempts)
+                        return
+                    bound.warning(f"{self._name}: callback refused", attempt=attempts,
+                                  status_code=status)
+                    if status < 500 and status not in (408, 429):
+                        record("failed", attempts)
+                        return
+                record("pending", attempts)
+        bound.warning(f"{self._name}: callback given up", attempts=attempts)
+        record("failed", attempts)
+
+    def cancel_all(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel every delivery in flight and wait for them to end."""
+        tasks = list(self._tasks)
+        self.cancel_all()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --- the gateway ------------------------------------------------------------------------
 
 
 def count_segments(body: str) -> int:
@@ -138,6 +293,19 @@ class StoredMessage:
     fingerprint: str
     segments: int
     accepted_at: str
+    # Delivery receipt (see the module docstring); defaults fit old store lines.
+    delivery_status: str | None = None
+    delivered_at: str | None = None
+    receipt_status: str | None = None
+    receipt_attempts: int = 0
+
+    def receipt(self) -> dict[str, Any]:
+        failed = self.delivery_status == "failed"
+        return {"message_id": self.message_id, "reference": self.reference,
+                "idempotency_key": self.idempotency_key,
+                "status": "failed" if failed else "delivered",
+                "error": "undeliverable" if failed else None,
+                "delivered_at": self.delivered_at}
 
     def response(self) -> dict[str, Any]:
         return {"message_id": self.message_id, "status": "accepted", "to": self.to,
@@ -154,6 +322,7 @@ class _State:
     store_path: Path | None
     messages: list[StoredMessage] = field(default_factory=list)
     by_key: dict[str, StoredMessage] = field(default_factory=dict)
+    by_id: dict[str, StoredMessage] = field(default_factory=dict)
     replayed: int = 0
     rejected: int = 0
     faults: FaultPlan = field(default_factory=FaultPlan)
@@ -161,6 +330,7 @@ class _State:
     def load(self) -> None:
         if self.store_path is None or not self.store_path.exists():
             return
+        loaded: dict[str, StoredMessage] = {}  # first appearance order, last line wins
         with self.store_path.open(encoding="utf-8") as fh:
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
@@ -171,24 +341,32 @@ class _State:
                     # A crash mid-append leaves a torn last line; the client will retry.
                     log.warning("sms sandbox: skipping unreadable store line", line=lineno)
                     continue
-                self._remember(message)
+                loaded[message.message_id] = message
+        for message in loaded.values():
+            self._remember(message)
 
     def _remember(self, message: StoredMessage) -> None:
         self.messages.append(message)
         self.by_key[message.idempotency_key] = message
+        self.by_id[message.message_id] = message
 
-    def add(self, message: StoredMessage) -> None:
+    def persist(self, message: StoredMessage) -> None:
+        """Append the message's current state to the store (a no-op without one)."""
         if self.store_path is not None:
             self.store_path.parent.mkdir(parents=True, exist_ok=True)
             with self.store_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+
+    def add(self, message: StoredMessage) -> None:
+        self.persist(message)
         self._remember(message)
 
     def reset(self) -> None:
         self.messages.clear()
         self.by_key.clear()
+        self.by_id.clear()
         self.replayed = 0
         self.rejected = 0
         self.faults = FaultPlan()
@@ -220,12 +398,51 @@ def _utc_now_iso() -> str:
 
 
 def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -> FastAPI:
-    """Build a sandbox app; state lives in the app (and in ``store_path`` if given)."""
+    """Build a sandbox app; state lives in the app (and in ``store_path`` if given).
+
+    Delivery receipts are sent by background tasks of the serving event loop; receipts
+    left ``pending`` in the store are resumed at startup (when lifespan events run).
+    """
     state = _State(store_path=store_path)
     state.load()
     expected_auth = f"Bearer {api_key}".encode()
+    receipts = CallbackDispatcher(api_key, name="sms sandbox")
 
-    app = FastAPI(title="SMS gateway sandbox", version="1.0.0")
+    def send_receipt(message: StoredMessage) -> None:
+        """Decide the delivery (once) after a short delay, then POST the receipt."""
+        assert message.callback_url is not None
+
+        def body() -> bytes:
+            if message.delivery_status is None:
+                undeliverable = message.to.endswith(UNDELIVERABLE_SUFFIX)
+                message.delivery_status = "failed" if undeliverable else "delivered"
+                message.delivered_at = None if undeliverable else _utc_now_iso()
+                if state.by_id.get(message.message_id) is message:
+                    state.persist(message)
+            return callback_body(message.receipt())
+
+        def record(status: CallbackStatus, attempts: int) -> None:
+            if state.by_id.get(message.message_id) is not message:
+                return  # forgotten by DELETE /_sandbox/messages meanwhile
+            message.receipt_status = status
+            message.receipt_attempts = attempts
+            state.persist(message)
+
+        first_delay = RECEIPT_DELAY_SECONDS if message.delivery_status is None else 0.0
+        receipts.dispatch(message.callback_url, body, record, log_id=message.message_id,
+                          first_delay=first_delay, attempts_so_far=message.receipt_attempts)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for message in state.messages:
+            if message.receipt_status == "pending" and message.callback_url is not None:
+                send_receipt(message)
+        try:
+            yield
+        finally:
+            await receipts.aclose()
+
+    app = FastAPI(title="SMS gateway sandbox", version="1.0.0", lifespan=lifespan)
 
     def reject(status: int, code: str, message: str,
                headers: dict[str, str] | None = None) -> JSONResponse:
@@ -279,8 +496,11 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
             sender_id=message_in.sender_id, body=message_in.body,
             reference=message_in.reference, callback_url=message_in.callback_url,
             idempotency_key=key, fingerprint=fingerprint,
-            segments=count_segments(message_in.body), accepted_at=_utc_now_iso())
+            segments=count_segments(message_in.body), accepted_at=_utc_now_iso(),
+            receipt_status="pending" if message_in.callback_url is not None else None)
         state.add(message)
+        if message.callback_url is not None:
+            send_receipt(message)
         return JSONResponse(message.response(), status_code=201)
 
     @app.post("/v1/messages")
@@ -333,6 +553,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
     @app.delete("/_sandbox/messages")
     async def clear() -> dict[str, int]:
         removed = len(state.messages)
+        receipts.cancel_all()
         state.reset()
         return {"removed": removed}
 

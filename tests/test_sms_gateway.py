@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +18,15 @@ from overdue.clients.sms import (
     SmsGatewayUnavailable,
     SmsReceipt,
     SmsRejected,
+    verify_receipt_signature,
 )
 from overdue.settings import SmsGatewaySettings
+from tests.cc_server import run_callback_receiver
 from tests.servers import SANDBOX_API_KEY, free_port, run_sms_sandbox
 
 PHONE = "+8613800138000"
 UNREACHABLE = "+8613900000000"
+UNDELIVERABLE = "+8613800139999"
 
 
 @pytest.fixture(scope="module")
@@ -274,3 +279,139 @@ async def test_restart_keeps_idempotency(tmp_path: Path) -> None:
     assert again.message_id == first.message_id
     assert caught.value.status_code == 409
     assert [m["message_id"] for m in stored] == [first.message_id]
+
+
+# --- delivery receipts --------------------------------------------------------------------
+
+async def settled_message(admin: httpx.AsyncClient, message_id: str,
+                          timeout: float = 15.0) -> dict[str, Any]:
+    """The stored message once its receipt is no longer pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await admin.get(f"/v1/messages/{message_id}")
+        response.raise_for_status()
+        message: dict[str, Any] = response.json()
+        if message["receipt_status"] != "pending" or time.monotonic() > deadline:
+            return message
+        await asyncio.sleep(0.05)
+
+
+async def test_receipt_delivered_with_valid_signature(sms: SmsGatewayClient,
+                                                      admin: httpx.AsyncClient) -> None:
+    async with run_callback_receiver() as receiver:
+        receipt = await sms.send(to=PHONE, body="hello", idempotency_key="k-r1",
+                                 reference="case-r1", callback_url=receiver.url)
+        [pending] = await messages(admin)
+        [hook] = await receiver.wait_for(1)
+        replay = await sms.send(to=PHONE, body="hello", idempotency_key="k-r1",
+                                reference="case-r1", callback_url=receiver.url)
+        stored = await settled_message(admin, receipt.message_id)
+        await asyncio.sleep(0.5)  # a replay must not send a second receipt
+        assert len(receiver.received) == 1
+
+    assert replay.replayed
+    assert pending["receipt_status"] in ("pending", "delivered")
+    payload = hook.json()
+    assert payload == {"message_id": receipt.message_id, "reference": "case-r1",
+                       "idempotency_key": "k-r1", "status": "delivered", "error": None,
+                       "delivered_at": payload["delivered_at"]}
+    assert payload["delivered_at"].endswith("Z")
+    assert payload["delivered_at"] > stored["accepted_at"]
+    assert hook.headers["content-type"] == "application/json"
+    signature = hook.headers["x-callback-signature"]
+    assert signature.startswith("sha256=")
+    assert verify_receipt_signature(hook.body, signature, SANDBOX_API_KEY)
+    assert verify_receipt_signature(hook.body, signature, SecretStr(SANDBOX_API_KEY))
+    assert verify_receipt_signature(hook.body, signature.upper().replace("SHA256", "sha256"),
+                                    SANDBOX_API_KEY)
+    tampered = hook.body.replace(b'"delivered"', b'"failed"')
+    assert tampered != hook.body
+    assert not verify_receipt_signature(tampered, signature, SANDBOX_API_KEY)
+    assert not verify_receipt_signature(hook.body, signature, "another-key")
+    assert not verify_receipt_signature(hook.body, None, SANDBOX_API_KEY)
+    assert not verify_receipt_signature(hook.body, "sha256=", SANDBOX_API_KEY)
+    assert not verify_receipt_signature(hook.body, "sha256=é", SANDBOX_API_KEY)
+    with pytest.raises(ValueError, match="API key"):
+        verify_receipt_signature(hook.body, signature, "")
+    assert (stored["delivery_status"], stored["delivered_at"]) == (
+        "delivered", payload["delivered_at"])
+    assert (stored["receipt_status"], stored["receipt_attempts"]) == ("delivered", 1)
+
+
+async def test_undeliverable_number_gets_failed_receipt(sms: SmsGatewayClient,
+                                                        admin: httpx.AsyncClient) -> None:
+    async with run_callback_receiver() as receiver:
+        receipt = await sms.send(to=UNDELIVERABLE, body="hello", idempotency_key="k-r2",
+                                 callback_url=receiver.url)
+        [hook] = await receiver.wait_for(1)
+        stored = await settled_message(admin, receipt.message_id)
+
+    assert not receipt.replayed  # accepted: the failure only shows in the receipt
+    assert hook.json() == {"message_id": receipt.message_id, "reference": None,
+                           "idempotency_key": "k-r2", "status": "failed",
+                           "error": "undeliverable", "delivered_at": None}
+    assert verify_receipt_signature(hook.body, hook.headers["x-callback-signature"],
+                                    SANDBOX_API_KEY)
+    assert stored["delivery_status"] == "failed"
+    assert stored["delivered_at"] is None
+    assert (stored["receipt_status"], stored["receipt_attempts"]) == ("delivered", 1)
+
+
+async def test_receipt_retried_on_503(sms: SmsGatewayClient, admin: httpx.AsyncClient) -> None:
+    async with run_callback_receiver(answers=[503, 503]) as receiver:
+        receipt = await sms.send(to=PHONE, body="hello", idempotency_key="k-r3",
+                                 callback_url=receiver.url)
+        hooks = await receiver.wait_for(3)
+        stored = await settled_message(admin, receipt.message_id)
+
+    assert [h.status for h in hooks] == [503, 503, 200]
+    assert len({h.body for h in hooks}) == 1  # the very same receipt each time
+    assert len({h.headers["x-callback-signature"] for h in hooks}) == 1
+    assert hooks[0].json()["message_id"] == receipt.message_id
+    assert (stored["receipt_status"], stored["receipt_attempts"]) == ("delivered", 3)
+
+
+async def test_receipt_not_retried_on_4xx(sms: SmsGatewayClient,
+                                          admin: httpx.AsyncClient) -> None:
+    async with run_callback_receiver(answers=[404]) as receiver:
+        receipt = await sms.send(to=PHONE, body="hello", idempotency_key="k-r4",
+                                 callback_url=receiver.url)
+        await receiver.wait_for(1)
+        stored = await settled_message(admin, receipt.message_id)
+        await asyncio.sleep(0.5)
+        assert len(receiver.received) == 1
+
+    assert (stored["receipt_status"], stored["receipt_attempts"]) == ("failed", 1)
+
+
+async def test_receipt_fields_without_or_with_bad_callback(sms: SmsGatewayClient,
+                                                           admin: httpx.AsyncClient) -> None:
+    plain = await sms.send(to=PHONE, body="hello", idempotency_key="k-r5")
+    bad = await sms.send(to=PHONE, body="hello", idempotency_key="k-r6",
+                         callback_url="ftp://example.invalid/hook")
+    stored_bad = await settled_message(admin, bad.message_id)
+    stored_plain = (await admin.get(f"/v1/messages/{plain.message_id}")).json()
+
+    assert (stored_plain["receipt_status"], stored_plain["delivery_status"]) == (None, None)
+    assert (stored_bad["receipt_status"], stored_bad["receipt_attempts"]) == ("failed", 0)
+
+
+async def test_restart_resumes_pending_receipt(tmp_path: Path) -> None:
+    """A receipt still pending when the gateway stops is sent once it is back."""
+    async with run_callback_receiver(answers=[503] * 3) as receiver:
+        async with (run_sms_sandbox(tmp_path) as url,
+                    SmsGatewayClient.open(SmsGatewaySettings(url=url)) as sms):
+            receipt = await sms.send(to=PHONE, body="hello", idempotency_key="k-r7",
+                                     callback_url=receiver.url)
+            first = await receiver.wait_for(1)
+        assert first[0].status == 503
+        async with (run_sms_sandbox(tmp_path) as url,
+                    httpx.AsyncClient(base_url=url, trust_env=False) as admin):
+            hooks = await receiver.wait_for(4, timeout=30)
+            stored = await settled_message(admin, receipt.message_id)
+
+    assert hooks[-1].status == 200
+    assert len({h.body for h in hooks}) == 1
+    assert stored["receipt_status"] == "delivered"
+    # Attempts before the stop were counted in the store (one may be cut off by the stop).
+    assert len(receiver.received) - 1 <= stored["receipt_attempts"] <= len(receiver.received)

@@ -11,6 +11,10 @@ Errors split by what the caller should do:
   (5xx, 408, 429, connection errors, timeouts, unreadable success answers).
 
 Phone numbers and message texts are never logged nor put into exception messages.
+
+Delivery receipts: a send with ``callback_url`` later gets a signed ``POST`` of the
+receipt (see :mod:`sandbox.sms_gateway`); check it with :func:`verify_receipt_signature`
+on the raw body before trusting it.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from typing import Any
 
 import httpx
 import structlog
+from pydantic import SecretStr
 
+from overdue.clients.signing import verify_signature
 from overdue.settings import SmsGatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -129,6 +135,15 @@ class SmsGatewayClient:
                       retry_after=retry_after)
         raise SmsGatewayUnavailable(f"HTTP {status} {error_code}", status_code=status,
                                     error_code=error_code, retry_after=retry_after)
+
+
+def verify_receipt_signature(body: bytes, signature_header: str | None,
+                             api_key: str | SecretStr) -> bool:
+    """Whether a delivery receipt's ``X-Callback-Signature`` matches its raw ``body``.
+
+    The gateway signs with its API key (``settings.api_key``); constant-time comparison.
+    """
+    return verify_signature(body, signature_header, api_key)
 
 
 def _auth_header(settings: SmsGatewaySettings) -> dict[str, str]:
