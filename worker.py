@@ -18,9 +18,11 @@ from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
-from activities.contacts import ContactActivities
+from activities.contacts import CallbackUrls, ContactActivities
 from activities.policy import PolicyActivities
 from overdue.business_days import BusinessCalendar
+from overdue.clients.contact_centre import ContactCentreClient
+from overdue.clients.email import EmailClient
 from overdue.clients.sms import SmsGatewayClient
 from overdue.logs import configure_logging
 from overdue.policy_file import load_policy
@@ -43,14 +45,26 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
         stack.push_async_callback(engine.dispose)
         sessions = create_sessionmaker(engine)
         sms = await stack.enter_async_context(SmsGatewayClient.open(settings.sms))
+        contact_centre = await stack.enter_async_context(
+            ContactCentreClient.open(settings.contact_centre))
         calendar = BusinessCalendar.load(settings.policy.calendar_overrides)
         policy = PolicyActivities(settings.policy.path)
-        contacts = ContactActivities(sessions, sms)
+        public = settings.intake.public_url.rstrip("/")
+        contacts = ContactActivities(
+            sessions, sms, EmailClient(settings.smtp), contact_centre,
+            settings.contacts.recipient_key_secret.get_secret_value().encode(),
+            CallbackUrls(sms_receipts=f"{public}/v1/webhooks/sms-receipts",
+                         contact_centre=f"{public}/v1/webhooks/contact-centre"))
         cases = CaseActivities(sessions)
         yield [
             policy.load_policy,
             CalendarActivities(calendar).contact_instant,
+            contacts.plan_contact,
             contacts.send_sms_reminder,
+            contacts.send_email_reminder,
+            contacts.create_call_task,
+            contacts.assign_representative,
+            contacts.close_assignment,
             cases.record_case,
         ]
 

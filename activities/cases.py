@@ -20,5 +20,7 @@ class CaseActivities:
                               workflow_id=record.workflow_id, stage=record.stage,
                               outcome=record.outcome, arrears=record.arrears,
                               days_past_due=record.days_past_due, bucket=record.bucket,
-                              policy_version=record.policy_version, closed=record.closed)
+                              policy_version=record.policy_version, closed=record.closed,
+                              oldest_unpaid_due_date=record.oldest_unpaid_due_date,
+                              assigned_officer=record.assigned_officer)
             await session.commit()

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.policy import BankContacts
+from domain.contact_rules import Channel
+from domain.policy import BankContacts, ChannelsPolicy, ContactRulesPolicy, StepChannel
 
 
 class ContractModel(BaseModel):
@@ -19,6 +20,35 @@ class LoadPolicyRequest(ContractModel):
     loan_id: str
 
 
+class PlanContactRequest(ContractModel):
+    loan_id: str
+    step: str
+    decision_key: str
+    """Unique per decision (loan + step + attempt), so a retried activity records it once."""
+    at: datetime
+    """Case time of the contact, aware."""
+    step_channel: StepChannel
+    channels: list[Channel]
+    """The channels the step may use (those with a template)."""
+    exclude: list[Channel] = []
+    """Channels that already failed hard for this step."""
+    responsive_channels: list[Channel] = []
+    dispute_open: bool = False
+    rules: ContactRulesPolicy
+    channel_policy: ChannelsPolicy
+    bank_timezone: str
+
+
+class ContactPlan(ContractModel):
+    action: Literal["send", "defer", "blocked", "none"]
+    """send now; defer until ``next_allowed_at``; blocked until the case's state changes
+    (e.g. a dispute is resolved); none: no lawful channel for this step."""
+    channel: Channel | None = None
+    next_allowed_at: datetime | None = None
+    reason: str
+    basis: str | None = None
+
+
 class SendReminderRequest(ContractModel):
     loan_id: str
     case_ref: str
@@ -27,6 +57,8 @@ class SendReminderRequest(ContractModel):
     template_name: str
     templates: dict[str, str]
     """The step's template in every locale, from the policy version the case runs on."""
+    subject_templates: dict[str, str] | None = None
+    """E-mail only: the subject in every locale."""
     bank: BankContacts
     penalty_uplift: Decimal
     default_locale: str
@@ -42,6 +74,29 @@ class ContactOutcome(ContractModel):
     channel: str
     replayed: bool = False
     reason: str | None = None
+    provider_id: str | None = None
+    """The gateway's message id, the e-mail Message-ID or the contact centre's task id."""
+
+
+class AssignRepresentativeRequest(ContractModel):
+    loan_id: str
+    case_ref: str
+    assignment_key: str
+    hardship: str
+    flagged_by: str
+    representatives: list[str]
+    follow_up_by: datetime
+    bank: BankContacts
+
+
+class RepresentativeAssigned(ContractModel):
+    representative: str
+    follow_up_task_id: str | None
+
+
+class CloseAssignmentRequest(ContractModel):
+    assignment_key: str
+    outcome: str
 
 
 class CaseRecord(ContractModel):
@@ -55,3 +110,5 @@ class CaseRecord(ContractModel):
     bucket: str | None
     policy_version: str | None
     closed: bool
+    oldest_unpaid_due_date: date | None = None
+    assigned_officer: str | None = None

@@ -12,11 +12,18 @@ from domain.arrears import ArrearsPosition, MissedInstalment, arrears_position
 from domain.money import ZERO
 from domain.policy import Policy
 
-EventType = Literal["instalment.missed", "payment.received", "loan.closed"]
-Stage = Literal["opened", "early", "closed"]
+EventType = Literal["instalment.missed", "payment.received", "loan.closed", "hardship.flagged"]
+Stage = Literal["opened", "early", "negotiation", "closed"]
 Outcome = Literal["cured", "loan_closed", "no_arrears"]
+HardshipKind = Literal["illness", "unemployment", "disaster", "bereavement", "other"]
+CallOutcomeKind = Literal["promise_to_pay", "refused", "no_answer", "wrong_number", "dispute"]
 
 SIGNAL_CORE_BANKING_EVENT = "core_banking_event"
+SIGNAL_CALL_OUTCOME = "call_outcome"
+SIGNAL_CONTACT_RECEIPT = "contact_receipt"
+SIGNAL_HARDSHIP = "hardship_flagged"
+SIGNAL_REPRESENTATIVE_UPDATE = "representative_update"
+SIGNAL_DISPUTE = "dispute_update"
 QUERY_STATE = "case_state"
 WORKFLOW_TYPE = "LoanDelinquency"
 
@@ -43,6 +50,42 @@ class CaseEvent(CaseModel):
     branch: str | None = None
     currency: str | None = None
     closure_reason: str | None = None
+    hardship_kind: HardshipKind | None = None
+
+
+class CallOutcome(CaseModel):
+    """An agent's outcome of a phone task, from the contact centre (or an officer)."""
+
+    idempotency_key: str
+    outcome: CallOutcomeKind
+    promise_amount: Decimal | None = None
+    promise_date: date | None = None
+    agent: str | None = None
+
+
+class ContactReceipt(CaseModel):
+    """A delivery receipt: the gateway delivered the message, or could not."""
+
+    idempotency_key: str
+    status: Literal["delivered", "failed"]
+    error: str | None = None
+
+
+class HardshipFlag(CaseModel):
+    kind: HardshipKind
+    flagged_by: str
+
+
+class RepresentativeUpdate(CaseModel):
+    """The representative's word: go on with collection, or the circumstances are settled."""
+
+    representative: str
+    outcome: Literal["resume_collection", "arrangement_made", "handled"]
+
+
+class DisputeUpdate(CaseModel):
+    open: bool
+    by: str
 
 
 class InstalmentRecord(CaseModel):
@@ -56,8 +99,31 @@ class ContactRecord(CaseModel):
     channel: str
     idempotency_key: str
     status: str
+    """sent, delivered, failed, suppressed, skipped, or a call outcome."""
     scheduled_for: datetime
     attempt_id: int | None = None
+    note: str | None = None
+
+
+class HardshipState(CaseModel):
+    kind: HardshipKind
+    flagged_by: str
+    flagged_at: datetime
+    representative: str | None = None
+    follow_up_task_id: str | None = None
+    pause_until: datetime | None = None
+    """Case time at which the automatic ladder resumes even without the representative."""
+    active: bool = True
+    outcome: str | None = None
+
+
+class PromiseState(CaseModel):
+    amount: Decimal
+    due: date
+    made_at: datetime
+    paid_before: Decimal
+    """What had been paid when the promise was made; the promise counts payments after."""
+    status: Literal["open", "kept", "broken"] = "open"
 
 
 class CaseState(CaseModel):
@@ -85,6 +151,15 @@ class CaseState(CaseModel):
     next_step: str | None = None
     next_step_at: datetime | None = None
     runs: int = 1
+    hardship: HardshipState | None = None
+    hardship_count: int = 0
+    dispute_open: bool = False
+    promise: PromiseState | None = None
+    promises: list[PromiseState] = Field(default_factory=list)
+    responsive_channels: list[str] = Field(default_factory=list)
+    call_outcomes: dict[str, CallOutcome] = Field(default_factory=dict)
+    receipts: dict[str, ContactReceipt] = Field(default_factory=dict)
+    escalation_at: datetime | None = None
 
     def position(self) -> ArrearsPosition:
         return arrears_position(
@@ -116,6 +191,10 @@ class CaseView(CaseModel):
     next_step: str | None
     next_step_at: datetime | None
     case_time: datetime | None
+    hardship: HardshipState | None = None
+    dispute_open: bool = False
+    promise: PromiseState | None = None
+    escalation_at: datetime | None = None
 
 
 class CaseOutcome(CaseModel):

@@ -106,12 +106,27 @@ class LoanClosed(EventModel):
                          closure_reason=self.reason)
 
 
+class HardshipFlagged(EventModel):
+    """Core banking (or a branch system) reports special circumstances of the customer."""
+
+    type: Literal["hardship.flagged"]
+    event_id: EventId
+    occurred_at: AwareDatetime
+    loan_id: LoanId
+    kind: Literal["illness", "unemployment", "disaster", "bereavement", "other"]
+
+    def case_event(self) -> CaseEvent:
+        return CaseEvent(event_id=self.event_id, type=self.type, occurred_at=self.occurred_at,
+                         hardship_kind=self.kind)
+
+
 CoreBankingEvent = Annotated[
-    InstalmentMissed | PaymentReceived | LoanClosed, Field(discriminator="type")
+    InstalmentMissed | PaymentReceived | LoanClosed | HardshipFlagged,
+    Field(discriminator="type"),
 ]
 
 
-AnyEvent = InstalmentMissed | PaymentReceived | LoanClosed
+AnyEvent = InstalmentMissed | PaymentReceived | LoanClosed | HardshipFlagged
 
 event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(CoreBankingEvent)
 """Validates one event from JSON, choosing the model by its ``type``."""

@@ -14,10 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from domain.channels import ChannelPolicy
+from domain.contact_rules import Channel, ContactRules
 from domain.templates import LOCALES, TemplateError, check_template
 
-Channel = Literal["sms"]
-"""Channels the reminder ladder can use. Email and phone tasks come with the early stage."""
+StepChannel = Literal["auto", "sms", "email", "phone"]
+"""``auto``: the customer's best channel (preference, responsiveness, profile)."""
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -39,18 +41,46 @@ class CasePolicy(PolicyModel):
     default_locale: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"
 
 
+def _check_slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError("must be lower-case letters, digits, '-' or '_'")
+    return value
+
+
 class ReminderStep(PolicyModel):
     name: str
     business_days_after_due: int = Field(ge=1, le=250)
-    channel: Channel
-    template: str
+    channel: StepChannel = "auto"
+    templates: dict[Channel, str] = Field(min_length=1)
+    """The channels this step may use, each with its template (for phone: the call script).
+    The first usable one is tried first; the others are fallbacks after a hard failure."""
+    email_subject: str | None = None
+    """Template of the e-mail subject, required when the step may send e-mail."""
+    min_arrears: Decimal = Field(default=Decimal("0"), ge=0)
+    """Skip the step when the arrears are below this (e.g. a few cents left)."""
 
-    @field_validator("name", "template")
+    @field_validator("name")
     @classmethod
     def _slug(cls, value: str) -> str:
-        if not _SLUG.match(value):
-            raise ValueError("must be lower-case letters, digits, '-' or '_'")
+        return _check_slug(value)
+
+    @field_validator("templates")
+    @classmethod
+    def _template_slugs(cls, value: dict[Channel, str]) -> dict[Channel, str]:
+        for name in value.values():
+            _check_slug(name)
         return value
+
+    @model_validator(mode="after")
+    def _channels(self) -> ReminderStep:
+        if self.channel != "auto" and self.channel not in self.templates:
+            raise ValueError(f"channel {self.channel!r} has no entry in templates")
+        if "email" in self.templates and self.email_subject is None:
+            raise ValueError("email_subject is required when the step may send e-mail")
+        return self
+
+    def template_names(self) -> list[str]:
+        return [*self.templates.values(), *([self.email_subject] if self.email_subject else [])]
 
 
 class ReminderPolicy(PolicyModel):
@@ -67,6 +97,54 @@ class ReminderPolicy(PolicyModel):
         if days != sorted(days):
             raise ValueError("ladder steps must be in order of business_days_after_due")
         return self
+
+
+class EarlyStagePolicy(PolicyModel):
+    escalate_at_days_past_due: int = Field(default=30, ge=1, le=365)
+    """Not cured by then: the case moves to negotiation."""
+    delivery_receipt_wait_minutes: int = Field(default=30, ge=0, le=1440)
+    """How long after an SMS to wait for the delivery receipt before the ladder goes on."""
+    call_outcome_timeout_days: int = Field(default=2, ge=1, le=30)
+    """How long a phone task may stay open before the ladder goes on without its outcome."""
+    hardship_pause_days: int = Field(default=14, ge=1, le=180)
+    """The longest the automatic ladder pauses while a representative works the case."""
+    promise_grace_days: int = Field(default=1, ge=0, le=30)
+    """A promise to pay is kept if paid by its date plus this many days."""
+    representatives: list[str] = Field(min_length=1)
+    """Dedicated service representatives for customers in special circumstances."""
+
+
+class ContactRulesPolicy(PolicyModel):
+    """Customer-protection limits applied before every contact (CBA 2026 guideline)."""
+
+    quiet_start: time = time(22, 0)
+    quiet_end: time = time(8, 0)
+    max_unanswered_calls_per_day: int = Field(default=6, ge=1, le=50)
+    max_contacts_per_period: int = Field(default=7, ge=1, le=100)
+    period_days: int = Field(default=7, ge=1, le=90)
+
+    def rules(self) -> ContactRules:
+        return ContactRules(
+            quiet_start=self.quiet_start, quiet_end=self.quiet_end,
+            max_unanswered_calls_per_day=self.max_unanswered_calls_per_day,
+            max_contacts_per_period=self.max_contacts_per_period, period_days=self.period_days)
+
+
+class ChannelsPolicy(PolicyModel):
+    use_age_rule: bool = True
+    """The bank's rule (younger customers SMS/e-mail, older ones phone). Switch it off where
+    age is a prohibited basis for collection practices (e.g. US Regulation B)."""
+    older_customer_age: int = Field(default=55, ge=18, le=120)
+    younger_order: list[Channel] = Field(default=["sms", "email", "phone"], min_length=1)
+    older_order: list[Channel] = Field(default=["phone", "sms", "email"], min_length=1)
+    default_order: list[Channel] = Field(default=["sms", "email", "phone"], min_length=1)
+
+    def policy(self) -> ChannelPolicy:
+        return ChannelPolicy(use_age_rule=self.use_age_rule,
+                             older_customer_age=self.older_customer_age,
+                             younger_order=tuple(self.younger_order),
+                             older_order=tuple(self.older_order),
+                             default_order=tuple(self.default_order))
 
 
 class BucketRule(PolicyModel):
@@ -87,6 +165,8 @@ class BankContacts(PolicyModel):
     dispute_url: str
     calculator_url: str
     faq_url: str
+    planning_url: str
+    unsubscribe_url: str
 
 
 class Policy(PolicyModel):
@@ -95,6 +175,9 @@ class Policy(PolicyModel):
     clock: ClockPolicy = ClockPolicy()
     case: CasePolicy = CasePolicy()
     reminders: ReminderPolicy
+    early_stage: EarlyStagePolicy
+    contact_rules: ContactRulesPolicy = ContactRulesPolicy()
+    channels: ChannelsPolicy = ChannelsPolicy()
     buckets: list[BucketRule] = Field(min_length=1)
     penalty: PenaltyPolicy = PenaltyPolicy()
     bank: BankContacts
@@ -115,9 +198,10 @@ class Policy(PolicyModel):
                 except TemplateError as exc:
                     raise ValueError(f"templates.{name}.{locale}: {exc}") from exc
         for index, step in enumerate(self.reminders.ladder):
-            if step.template not in self.templates:
-                raise ValueError(
-                    f"reminders.ladder.{index}.template: no template named {step.template!r}")
+            for name in step.template_names():
+                if name not in self.templates:
+                    raise ValueError(
+                        f"reminders.ladder.{index}.templates: no template named {name!r}")
         expected = 0
         for index, bucket in enumerate(self.buckets):
             if bucket.min_days != expected:

@@ -21,6 +21,8 @@ TEMPLATE_FIELDS = frozenset(
         "dispute_url",
         "calculator_url",
         "faq_url",
+        "planning_url",
+        "unsubscribe_url",
     }
 )
 

@@ -150,6 +150,91 @@ def case_show(loan_id: str) -> None:
     typer.echo(asyncio.run(go()))
 
 
+async def _signal_case(loan_id: str, signal: str, arg: object) -> None:
+    from domain.case import workflow_id_for
+    from overdue.temporal import connect
+
+    client = await connect(get_settings().temporal)
+    await client.get_workflow_handle(workflow_id_for(loan_id)).signal(signal, arg)
+
+
+@case_app.command("hardship")
+def case_hardship(
+    loan_id: str,
+    kind: Annotated[str, typer.Option(help="illness, unemployment, disaster, bereavement, other")],
+    officer: Annotated[str, typer.Option(help="Who flags it (recorded)")],
+) -> None:
+    """Flag special circumstances: a dedicated representative takes over, the ladder pauses."""
+    from pydantic import ValidationError
+
+    from domain.case import SIGNAL_HARDSHIP, HardshipFlag
+
+    _settings()
+    try:
+        flag = HardshipFlag.model_validate({"kind": kind, "flagged_by": officer})
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--kind") from exc
+    asyncio.run(_signal_case(loan_id, SIGNAL_HARDSHIP, flag))
+    typer.echo(f"loan {loan_id}: special circumstances ({kind}) flagged by {officer}")
+
+
+@case_app.command("representative-done")
+def case_representative_done(
+    loan_id: str, representative: str,
+    outcome: Annotated[str, typer.Option(
+        help="resume_collection, arrangement_made or handled")] = "handled",
+) -> None:
+    """The representative has handled the special circumstances: the ladder resumes."""
+    from pydantic import ValidationError
+
+    from domain.case import SIGNAL_REPRESENTATIVE_UPDATE, RepresentativeUpdate
+
+    _settings()
+    try:
+        update = RepresentativeUpdate.model_validate(
+            {"representative": representative, "outcome": outcome})
+    except ValidationError as exc:
+        raise typer.BadParameter(exc.errors()[0]["msg"], param_hint="--outcome") from exc
+    asyncio.run(_signal_case(loan_id, SIGNAL_REPRESENTATIVE_UPDATE, update))
+    typer.echo(f"loan {loan_id}: representative {representative} reported {outcome}")
+
+
+@case_app.command("dispute")
+def case_dispute(
+    loan_id: str,
+    officer: Annotated[str, typer.Option(help="Who records it")],
+    resolved: Annotated[bool, typer.Option("--resolved/--open",
+                                           help="Open a dispute or mark it resolved")] = False,
+) -> None:
+    """Open a dispute (collection pauses) or mark it resolved (collection resumes)."""
+    from domain.case import SIGNAL_DISPUTE, DisputeUpdate
+
+    _settings()
+    asyncio.run(_signal_case(loan_id, SIGNAL_DISPUTE, DisputeUpdate(open=not resolved,
+                                                                    by=officer)))
+    typer.echo(f"loan {loan_id}: dispute {'resolved' if resolved else 'opened'} by {officer}")
+
+
+@sandbox_app.command("smtp")
+def sandbox_smtp(host: str = "127.0.0.1", smtp_port: int = 8026, http_port: int = 8027,
+                 store: Path | None = None) -> None:
+    """Run the SMTP sink (stores every e-mail; listing API on the HTTP port)."""
+    from sandbox.smtp_sink import run
+
+    _settings()
+    run(host, smtp_port, http_port, store)
+
+
+@sandbox_app.command("contact-centre")
+def sandbox_contact_centre(host: str = "127.0.0.1", port: int = 8028,
+                           store: Path | None = None) -> None:
+    """Run the contact-centre sandbox (phone tasks, agents' outcomes, callbacks)."""
+    from sandbox.contact_centre import run
+
+    _settings()
+    run(host, port, store)
+
+
 @sandbox_app.command("sms")
 def sandbox_sms(host: str = "127.0.0.1", port: int = 8025,
                 store: Path | None = None) -> None:

@@ -23,6 +23,8 @@ from overdue.settings import DATA_DIR, PROJECT_ROOT, get_settings
 from workflows.search_attributes import dev_server_flags
 
 BIN = Path(sys.executable).parent
+SMTP_SINK_HTTP_PORT = 8027
+"""The SMTP sink's listing API (the SMTP port itself is OVERDUE_SMTP__PORT, 8026)."""
 
 
 def temporal_server_command(host: str, port: int, ui_port: int, db_file: Path) -> list[str]:
@@ -113,7 +115,20 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
                                    "--host", sms.hostname or "127.0.0.1",
                                    "--port", str(sms.port or 8025),
                                    "--store", str(DATA_DIR / "sms-sandbox.jsonl")])
+        smtp_http = f"http://{settings.smtp.host}:{SMTP_SINK_HTTP_PORT}"
+        smtp = start("smtp", [sys.executable, "-m", "sandbox.smtp_sink",
+                              "--host", settings.smtp.host,
+                              "--smtp-port", str(settings.smtp.port),
+                              "--http-port", str(SMTP_SINK_HTTP_PORT),
+                              "--store", str(DATA_DIR / "smtp-sink.jsonl")])
+        cc = urlparse(settings.contact_centre.url)
+        centre = start("callcentre", [sys.executable, "-m", "sandbox.contact_centre",
+                                      "--host", cc.hostname or "127.0.0.1",
+                                      "--port", str(cc.port or 8028),
+                                      "--store", str(DATA_DIR / "contact-centre.jsonl")])
         wait_for_http(f"{settings.sms.url}/healthz", 30, sandbox)
+        wait_for_http(f"{smtp_http}/healthz", 30, smtp)
+        wait_for_http(f"{settings.contact_centre.url}/healthz", 30, centre)
         start("worker", [overdue, "worker"])
         intake = start("intake", [overdue, "intake"])
         intake_url = f"http://{settings.intake.host}:{settings.intake.port}"
@@ -131,6 +146,9 @@ overdue is running (policy {policy}; a case day lasts
   Temporal UI      {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows
   Intake API docs  {intake_url}/docs
   SMS sandbox      {settings.sms.url}/v1/messages   (every SMS the cases sent)
+  E-mail sink      {smtp_http}/v1/messages   (every e-mail)
+  Contact centre   {settings.contact_centre.url}/v1/call-tasks   (phone tasks for agents)
+  Self-help        {intake_url}/help/faq   {intake_url}/help/calculator
   Logs             {logs}/
 """, flush=True)
         if events:
@@ -142,6 +160,15 @@ overdue is running (policy {policy}; a case day lasts
 
   {BIN / 'temporal'} workflow list --address {settings.temporal.address}
   {overdue} case show {events[0]['loan']['loan_id']}
+
+An agent completes a phone task (its outcome reaches the case through the webhook):
+
+  curl -s -X POST {settings.contact_centre.url}/v1/call-tasks/<task_id>/complete \\
+       -H 'content-type: application/json' -d '{{"outcome": "no_answer", "agent": "demo"}}'
+
+Special circumstances for a case (a representative takes over, the ladder pauses):
+
+  {overdue} case hardship {events[-1]['loan']['loan_id']} --kind illness --officer demo
 """, flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:

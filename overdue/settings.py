@@ -11,6 +11,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from overdue.clients.contact_centre import ContactCentreSettings
+from overdue.clients.email import SmtpSettings
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
 
@@ -41,6 +44,14 @@ class SmsGatewaySettings(BaseModel):
 class IntakeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    """Where the SMS gateway and the contact centre post their callbacks (webhooks)."""
+
+
+class ContactSettings(BaseModel):
+    recipient_key_secret: SecretStr = SecretStr("overdue-dev-recipient-key")
+    """Keys the hash that lets contact caps count per number without storing the number
+    next to the history; set a real secret in production."""
 
 
 class PolicySettings(BaseModel):
@@ -55,6 +66,9 @@ class Settings(BaseSettings):
     database: DatabaseSettings = DatabaseSettings()
     temporal: TemporalSettings = TemporalSettings()
     sms: SmsGatewaySettings = SmsGatewaySettings()
+    smtp: SmtpSettings = SmtpSettings()
+    contact_centre: ContactCentreSettings = ContactCentreSettings()
+    contacts: ContactSettings = ContactSettings()
     intake: IntakeSettings = IntakeSettings()
     policy: PolicySettings = PolicySettings()
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

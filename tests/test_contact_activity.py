@@ -15,25 +15,29 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.contacts import ContactActivities
-from activities.contracts import SendReminderRequest
+from activities.contracts import PlanContactRequest, SendReminderRequest
+from overdue.clients.contact_centre import ContactCentreClient, ContactCentreSettings
+from overdue.clients.email import EmailClient, EmailUnavailable
 from overdue.clients.sms import SmsGatewayClient, SmsGatewayUnavailable
 from overdue.policy_file import load_policy
 from overdue.settings import SmsGatewaySettings
-from overdue.storage.models import ContactAttempt
+from overdue.storage.models import ContactAttempt, ContactDecisionRecord
 from overdue.storage.repository import upsert_snapshot
-from tests.conftest import POLICY_DIR, sms_messages
+from tests.conftest import POLICY_DIR, Outside, call_tasks, sms_messages, smtp_messages
 from tests.factories import missed_event, new_loan_id
 
 AUTH = {"Authorization": "Bearer sandbox-sms-key"}
 
 
 @pytest.fixture
-async def contacts(sms_url: str, sessions: async_sessionmaker[AsyncSession]
+async def contacts(outside: Outside, sessions: async_sessionmaker[AsyncSession]
                    ) -> AsyncIterator[ContactActivities]:
     async with httpx.AsyncClient() as http:
-        await http.delete(f"{sms_url}/_sandbox/messages")
-    async with SmsGatewayClient.open(SmsGatewaySettings(url=sms_url)) as sms:
-        yield ContactActivities(sessions, sms)
+        await http.delete(f"{outside.sms_url}/_sandbox/messages")
+        await http.delete(f"{outside.smtp_http}/_sandbox/messages")
+    async with SmsGatewayClient.open(SmsGatewaySettings(url=outside.sms_url)) as sms, \
+            ContactCentreClient.open(ContactCentreSettings(url=outside.cc_url)) as cc:
+        yield ContactActivities(sessions, sms, EmailClient(outside.smtp), cc, b"test-secret")
 
 
 async def known_loan(sessions: async_sessionmaker[AsyncSession], **kwargs: object) -> str:
@@ -45,12 +49,14 @@ async def known_loan(sessions: async_sessionmaker[AsyncSession], **kwargs: objec
     return loan_id
 
 
-def request(loan_id: str, key: str | None = None) -> SendReminderRequest:
+def request(loan_id: str, key: str | None = None, template: str = "reminder_sms"
+            ) -> SendReminderRequest:
     policy = load_policy(POLICY_DIR / "default.toml")
     return SendReminderRequest(
-        loan_id=loan_id, case_ref=f"{loan_id}:evt", step="first-sms",
-        idempotency_key=key or f"{loan_id}:2026-12-01:first-sms",
-        template_name="first_reminder", templates=policy.templates["first_reminder"],
+        loan_id=loan_id, case_ref=f"{loan_id}:evt", step="first-reminder",
+        idempotency_key=key or f"{loan_id}:2026-12-01:first-reminder:sms",
+        template_name=template, templates=policy.templates[template],
+        subject_templates=policy.templates["reminder_email_subject"],
         bank=policy.bank, penalty_uplift=policy.penalty.uplift, default_locale="zh-Hans",
         overdue_amount=Decimal("99.50"), due_date=date(2026, 12, 1), days_past_due=2,
         scheduled_for=datetime(2026, 12, 2, 1, tzinfo=UTC))
@@ -81,6 +87,44 @@ async def test_answer_lost_after_send_then_retry_sends_once(
     assert len(await sms_messages(sms_url, loan_id)) == 1
     [attempt] = await attempts(sessions, loan_id)
     assert (attempt.status, attempt.tries, attempt.error) == ("sent", 2, None)
+
+
+async def test_email_answer_lost_after_send_then_retry_sends_once(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        outside: Outside) -> None:
+    loan_id = await known_loan(sessions)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{outside.smtp_http}/_sandbox/faults",
+                        json={"fail_next": 1, "code": 451, "after_accept": True})
+    env = ActivityEnvironment()
+    email = request(loan_id, f"{loan_id}:2026-12-01:email-reminder:email", "reminder_email")
+    with pytest.raises(EmailUnavailable):
+        await env.run(contacts.send_email_reminder, email)
+    sent = await env.run(contacts.send_email_reminder, email)
+    assert sent.status == "sent"
+    [message] = await smtp_messages(outside.smtp_http, loan_id)
+    assert "¥99.50" in str(message["subject"]) and "https://bank.example/unsubscribe" in str(
+        message["text"])
+    [attempt] = await attempts(sessions, loan_id)
+    assert (attempt.channel, attempt.status, attempt.tries) == ("email", "sent", 2)
+    assert attempt.recipient_masked == "w***@example.cn"
+
+
+async def test_call_task_answer_lost_after_create_then_retry_creates_once(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        outside: Outside) -> None:
+    loan_id = await known_loan(sessions)
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{outside.cc_url}/_sandbox/faults",
+                        json={"fail_next": 1, "status": 503, "after_accept": True})
+    env = ActivityEnvironment()
+    call = request(loan_id, f"{loan_id}:2026-12-01:phone-call:phone", "call_script")
+    with pytest.raises(Exception, match="503"):
+        await env.run(contacts.create_call_task, call)
+    created = await env.run(contacts.create_call_task, call)
+    assert created.status == "sent" and created.provider_id
+    [task] = await call_tasks(outside.cc_url, loan_id)
+    assert task["task_id"] == created.provider_id and "¥99.50" in str(task["script"])
 
 
 async def test_gateway_down_is_retryable_and_recorded(
@@ -128,6 +172,48 @@ async def test_unknown_loan_is_a_permanent_failure(contacts: ContactActivities) 
         await ActivityEnvironment().run(contacts.send_sms_reminder,
                                         request(f"NOPE{uuid.uuid4().hex[:6]}"))
     assert info.value.non_retryable and info.value.type == "UnknownLoan"
+
+
+async def test_plan_records_every_decision(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession]) -> None:
+    loan_id = await known_loan(sessions, preferred_channel="email")
+    policy = load_policy(POLICY_DIR / "default.toml")
+    base = dict(loan_id=loan_id, step="first-reminder", step_channel="auto",
+                channels=["sms", "email", "phone"], rules=policy.contact_rules,
+                channel_policy=policy.channels, bank_timezone="Asia/Shanghai")
+    env = ActivityEnvironment()
+    night = await env.run(contacts.plan_contact, PlanContactRequest(
+        decision_key=f"{loan_id}:1", at=datetime(2026, 12, 1, 15, 30, tzinfo=UTC), **base))
+    day = await env.run(contacts.plan_contact, PlanContactRequest(
+        decision_key=f"{loan_id}:2", at=datetime(2026, 12, 2, 1, 0, tzinfo=UTC), **base))
+    disputed = await env.run(contacts.plan_contact, PlanContactRequest(
+        decision_key=f"{loan_id}:3", at=datetime(2026, 12, 2, 1, 0, tzinfo=UTC),
+        dispute_open=True, **base))
+    # 23:30 in Shanghai: deferred to 08:00; the stated preference (e-mail) wins.
+    assert (night.action, night.channel, night.reason, night.basis) == (
+        "defer", "email", "quiet_hours", "preference")
+    assert night.next_allowed_at == datetime(2026, 12, 2, 0, 0, tzinfo=UTC)
+    assert (day.action, day.channel) == ("send", "email")
+    assert (disputed.action, disputed.reason) == ("blocked", "dispute_open")
+    async with sessions() as session:
+        rows = (await session.execute(select(ContactDecisionRecord).where(
+            ContactDecisionRecord.loan_id == loan_id).order_by(ContactDecisionRecord.id)
+        )).scalars().all()
+    assert [(r.allowed, r.reason) for r in rows] == [
+        (False, "quiet_hours"), (True, "allowed"), (False, "dispute_open")]
+
+
+async def test_plan_with_every_channel_opted_out_has_no_lawful_channel(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession]) -> None:
+    loan_id = await known_loan(sessions, sms_consent=False, email_consent=False,
+                               phone_consent=False)
+    policy = load_policy(POLICY_DIR / "default.toml")
+    plan = await ActivityEnvironment().run(contacts.plan_contact, PlanContactRequest(
+        loan_id=loan_id, step="first-reminder", decision_key=f"{loan_id}:1",
+        at=datetime(2026, 12, 2, 1, 0, tzinfo=UTC), step_channel="auto",
+        channels=["sms", "email", "phone"], rules=policy.contact_rules,
+        channel_policy=policy.channels, bank_timezone="Asia/Shanghai"))
+    assert (plan.action, plan.reason) == ("none", "no_channel")
 
 
 @pytest.mark.parametrize(("locale", "expected"), [

@@ -25,7 +25,7 @@ from overdue.settings import Settings
 from overdue.storage.models import CoreBankingEventRecord, Customer
 from starter.api import create_app
 from starter.intake import IntakeService
-from tests.conftest import case_worker, make_settings, policy_variant, sms_messages
+from tests.conftest import Outside, case_worker, make_settings, policy_variant, sms_messages
 from tests.factories import missed_event, new_loan_id, payment_event
 
 pytestmark = pytest.mark.devserver
@@ -45,11 +45,11 @@ async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool],
 
 
 @pytest.fixture
-async def stack(dev_env: WorkflowEnvironment, database_url: str, sms_url: str,
+async def stack(dev_env: WorkflowEnvironment, database_url: str, outside: Outside,
                 sessions: async_sessionmaker[AsyncSession], tmp_path: Path
                 ) -> AsyncIterator[tuple[httpx.AsyncClient, Settings]]:
     # A case day lasts one second, so the first reminder comes within seconds.
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
+    settings = make_settings(database_url=database_url, outside=outside,
                              task_queue=f"tq-{uuid.uuid4()}",
                              policy_path=policy_variant(tmp_path, time_scale=86_400))
     app = create_app(settings, IntakeService(sessions, dev_env.client,

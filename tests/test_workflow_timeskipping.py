@@ -1,173 +1,389 @@
-"""The loan workflow on the time-skipping server, with real activities, database and SMS sandbox."""
+"""The loan workflow's early stage on the time-skipping server, with real activities, a real
+database, and the SMS, SMTP and contact-centre sandboxes calling back into the intake API."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from domain.business_calendar import nth_business_day_after
 from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
 from overdue.business_days import BusinessCalendar
-from overdue.storage.models import CollectionCase, ContactAttempt
-from tests.conftest import case_worker, intake_for, make_settings, sms_messages
-from tests.factories import closed_event, missed_event, new_loan_id, payment_event
+from overdue.settings import Settings
+from overdue.storage.models import (
+    CollectionCase,
+    ContactAttempt,
+    ContactDecisionRecord,
+    RepresentativeAssignment,
+)
+from starter.intake import IntakeService
+from tests.conftest import (
+    Outside,
+    call_tasks,
+    case_worker,
+    intake_for,
+    make_settings,
+    serve_intake,
+    sms_messages,
+    smtp_messages,
+)
+from tests.factories import (
+    closed_event,
+    hardship_event,
+    missed_event,
+    new_loan_id,
+    payment_event,
+)
+from workflows import search_attributes as sa
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+CALENDAR = BusinessCalendar.load(Path("/nonexistent"))
 
 
 def quiet_weekend_friday(today: date) -> date:
     """A Friday at least a week ahead whose weekend is a real weekend (no make-up workday)."""
-    calendar = BusinessCalendar.load(Path("/nonexistent"))
     friday = today + timedelta(days=(4 - today.weekday()) % 7 + 7)
-    while any(calendar.is_working_day(friday + timedelta(days=d)) for d in (1, 2)):
+    while any(CALENDAR.is_working_day(friday + timedelta(days=d)) for d in (1, 2)):
         friday += timedelta(days=7)
     return friday
 
 
-async def test_case_waits_over_weekend_and_holiday_then_cures(
-        ts_env: WorkflowEnvironment, database_url: str, sms_url: str,
-        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
-    now = await ts_env.get_current_time()
-    friday = quiet_weekend_friday(now.astimezone(SHANGHAI).date())
-    monday, tuesday = friday + timedelta(days=3), friday + timedelta(days=4)
-    overrides = tmp_path / "overrides.toml"
-    overrides.write_text(f'[[holiday]]\ndate = {monday.isoformat()}\nname = "Test holiday"\n'
-                         f'[[workday]]\ndate = {tuesday.isoformat()}\nname = "Test workday"\n')
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
-                             task_queue=f"tq-{uuid.uuid4()}", calendar_overrides=overrides)
-    loan_id = new_loan_id()
-    intake = intake_for(ts_env.client, sessions, settings)
-    expected_at = datetime.combine(tuesday, time(9), SHANGHAI).astimezone(UTC)
-
-    async with case_worker(ts_env.client, settings):
-        result = await intake.ingest(missed_event(loan_id, friday, "1234.56", now))
-        assert result.status == "accepted"
-        handle: WorkflowHandle[object, CaseOutcome] = ts_env.client.get_workflow_handle(
-            workflow_id_for(loan_id), result_type=CaseOutcome)
-
-        # Monday noon: the weekend and the holiday have passed, no reminder yet.
-        monday_noon = datetime.combine(monday, time(12), SHANGHAI)
-        await ts_env.sleep(monday_noon - await ts_env.get_current_time())
-        view = await handle.query(QUERY_STATE, result_type=CaseView)
-        assert view.stage == "early"
-        assert view.contacts == []
-        assert view.next_step == "first-sms"
-        assert view.next_step_at == expected_at
-        assert view.arrears == Decimal("1234.56")
-        assert await sms_messages(sms_url, loan_id) == []
-
-        # Tuesday 09:00 Shanghai, the first business day after the due date: one SMS.
-        await ts_env.sleep(expected_at + timedelta(minutes=5) - await ts_env.get_current_time())
-        view = await handle.query(QUERY_STATE, result_type=CaseView)
-        assert [(c.step, c.status, c.scheduled_for) for c in view.contacts] == [
-            ("first-sms", "sent", expected_at)]
-        # As of the case's last workflow task: the reminder on Tuesday, 4 days past due.
-        assert (view.days_past_due, view.bucket) == (4, "M1")
-        messages = await sms_messages(sms_url, loan_id)
-        assert len(messages) == 1
-        body = str(messages[0]["body"])
-        assert "¥1,234.56" in body and friday.isoformat() in body and "逾期4天" in body
-
-        # A partial payment leaves the case open; the rest cures it.
-        await intake.ingest(payment_event(loan_id, "1000.00", await ts_env.get_current_time()))
-        view = await handle.query(QUERY_STATE, result_type=CaseView)
-        assert view.arrears == Decimal("234.56") and view.outcome is None
-        await intake.ingest(payment_event(loan_id, "234.56", await ts_env.get_current_time()))
-        outcome = await handle.result()
-
-    assert outcome.outcome == "cured"
-    assert outcome.arrears == Decimal("0.00")
-    assert outcome.contacts_sent == 1
-    assert outcome.policy_version == "2026.11-1"
-    async with sessions() as session:
-        case = (await session.execute(
-            select(CollectionCase).where(CollectionCase.loan_id == loan_id))).scalar_one()
-        attempts = (await session.execute(
-            select(ContactAttempt).where(ContactAttempt.loan_id == loan_id))).scalars().all()
-    assert (case.stage, case.outcome, case.arrears, case.closed_at is not None) == (
-        "closed", "cured", Decimal("0.00"), True)
-    assert [(a.step, a.status, a.tries, a.recipient_masked) for a in attempts] == [
-        ("first-sms", "sent", 1, "+861******8000")]
+def at_nine(day: date) -> datetime:
+    return datetime.combine(day, time(9), SHANGHAI).astimezone(UTC)
 
 
-async def test_payment_before_reminder_cures_without_contact(
-        ts_env: WorkflowEnvironment, database_url: str, sms_url: str,
-        sessions: async_sessionmaker[AsyncSession]) -> None:
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
+def business_day(due: date, n: int) -> date:
+    return nth_business_day_after(due, n, CALENDAR.is_working_day)
+
+
+@dataclass
+class Case:
+    env: WorkflowEnvironment
+    intake: IntakeService
+    settings: Settings
+    outside: Outside
+    sessions: async_sessionmaker[AsyncSession]
+    loan_id: str = ""
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, CaseOutcome]:
+        return self.env.client.get_workflow_handle(workflow_id_for(self.loan_id),
+                                                   result_type=CaseOutcome)
+
+    async def view(self) -> CaseView:
+        view: CaseView = await self.handle.query(QUERY_STATE, result_type=CaseView)
+        return view
+
+    async def now(self) -> datetime:
+        return await self.env.get_current_time()
+
+    async def sleep_until(self, moment: datetime) -> None:
+        delta = moment - await self.now()
+        if delta > timedelta(0):
+            await self.env.sleep(delta)
+
+    async def miss(self, due: date, amount: str = "1234.56", number: int = 7,
+                   **customer: Any) -> None:
+        self.loan_id = self.loan_id or new_loan_id()
+        result = await self.intake.ingest(missed_event(self.loan_id, due, amount,
+                                                       await self.now(), number=number,
+                                                       **customer))
+        assert result.status in ("accepted", "duplicate")
+
+    async def pay(self, amount: str) -> None:
+        await self.intake.ingest(payment_event(self.loan_id, amount, await self.now()))
+
+    async def representative_assigned(self) -> bool:
+        hardship = (await self.view()).hardship
+        return hardship is not None and hardship.representative is not None
+
+    async def attempts(self) -> list[ContactAttempt]:
+        async with self.sessions() as session:
+            return list((await session.execute(
+                select(ContactAttempt).where(ContactAttempt.loan_id == self.loan_id)
+                .order_by(ContactAttempt.id))).scalars())
+
+    async def complete_call(self, outcome: str, **extra: Any) -> None:
+        [task] = [t for t in await call_tasks(self.outside.cc_url, self.loan_id)
+                  if t["status"] == "open"]
+        async with httpx.AsyncClient() as http:
+            response = await http.post(
+                f"{self.outside.cc_url}/v1/call-tasks/{task['task_id']}/complete",
+                json={"outcome": outcome, "agent": "agent-007", **extra})
+            assert response.status_code == 200, response.text
+
+    async def until(self, probe: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:
+        """Wait in real time (case time stands still) for callbacks and activities."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await probe():
+            assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def case(ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
+               sessions: async_sessionmaker[AsyncSession], tmp_path: Path
+               ) -> AsyncIterator[Case]:
+    settings = make_settings(database_url=database_url, outside=outside,
                              task_queue=f"tq-{uuid.uuid4()}")
-    loan_id = new_loan_id()
-    intake = intake_for(ts_env.client, sessions, settings)
-    now = await ts_env.get_current_time()
-    due = now.astimezone(SHANGHAI).date() + timedelta(days=20)
-    async with case_worker(ts_env.client, settings):
-        await intake.ingest(missed_event(loan_id, due, "800.00", now))
-        await intake.ingest(payment_event(loan_id, "800.00", now))
-        outcome = await ts_env.client.get_workflow_handle(
-            workflow_id_for(loan_id), result_type=CaseOutcome).result()
+    async with case_worker(ts_env.client, settings), \
+            serve_intake(settings, ts_env.client, sessions):
+        yield Case(ts_env, intake_for(ts_env.client, sessions, settings), settings, outside,
+                   sessions)
+
+
+async def test_ladder_sms_email_call_then_promise_kept_cures(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "1234.56")
+    first, second, third = (business_day(friday, n) for n in (1, 3, 7))
+
+    # D+1: the customer's best channel (no stated preference, no age: SMS).
+    await case.sleep_until(at_nine(first) + timedelta(minutes=40))
+    [sms] = await sms_messages(case.outside.sms_url, case.loan_id)
+    assert "¥1,234.56" in str(sms["body"]) and friday.isoformat() in str(sms["body"])
+    # D+3: e-mail, in the customer's language, with the opt-out.
+    await case.sleep_until(at_nine(second) + timedelta(minutes=5))
+    [mail] = await smtp_messages(case.outside.smtp_http, case.loan_id)
+    assert "逾期" in str(mail["subject"]) and "¥1,234.56" in str(mail["text"])
+    assert mail["list_unsubscribe"]
+    # D+7: a phone task for the contact centre; the agent records a promise to pay.
+    await case.sleep_until(at_nine(third) + timedelta(minutes=5))
+    [task] = await call_tasks(case.outside.cc_url, case.loan_id)
+    assert task["kind"] == "collection_call" and "1,234.56" in str(task["script"])
+    promise_day = third + timedelta(days=3)
+    await case.complete_call("promise_to_pay", promise_amount="1234.56",
+                             promise_date=promise_day.isoformat())
+
+    async def promised() -> bool:
+        return (await case.view()).promise is not None
+
+    await case.until(promised)
+    view = await case.view()
+    assert view.promise is not None and view.promise.status == "open"
+    assert view.contacts[-1].status == "promise_to_pay"
+    # The customer keeps the promise: paid, kept, cured.
+    await case.sleep_until(at_nine(promise_day - timedelta(days=1)))
+    await case.pay("1234.56")
+    outcome = await case.handle.result()
+    assert (outcome.outcome, outcome.contacts_sent) == ("cured", 3)
+    assert [(a.step, a.channel, a.status) for a in await case.attempts()] == [
+        ("first-reminder", "sms", "delivered"), ("email-reminder", "email", "sent"),
+        ("phone-call", "phone", "sent")]
+    call = (await case.attempts())[-1]
+    assert (call.answered, call.outcome) == (True, "promise_to_pay")
+
+
+async def test_not_cured_escalates_to_negotiation_at_30_days(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "800.00")
+    escalation_day = nth_business_day_after(friday + timedelta(days=30), 0,
+                                            CALENDAR.is_working_day)
+    await case.sleep_until(at_nine(escalation_day) - timedelta(hours=2))
+    view = await case.view()
+    assert view.stage == "early" and view.escalation_at == at_nine(escalation_day)
+    # Every rung was tried: SMS, e-mail, call (no outcome in time), second SMS.
+    assert [c.step for c in view.contacts] == [
+        "first-reminder", "email-reminder", "phone-call", "second-sms"]
+    await case.sleep_until(at_nine(escalation_day) + timedelta(minutes=1))
+    view = await case.view()
+    assert view.stage == "negotiation"
+    described = await case.handle.describe()
+    assert described.typed_search_attributes.get(sa.CASE_STAGE) == "negotiation"
+    assert described.typed_search_attributes.get(sa.DAYS_PAST_DUE) == (
+        escalation_day - friday).days
+    async with case.sessions() as session:
+        row = (await session.execute(select(CollectionCase).where(
+            CollectionCase.loan_id == case.loan_id))).scalar_one()
+    assert row.stage == "negotiation" and row.oldest_unpaid_due_date == friday
+    await case.intake.ingest(closed_event(case.loan_id, await case.now()))
+    assert (await case.handle.result()).outcome == "loan_closed"
+
+
+async def test_hardship_pauses_the_ladder_for_a_representative(case: Case) -> None:
+    friday = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=1)
+    await case.miss(friday, "500.00")
+    await case.intake.ingest(hardship_event(case.loan_id, await case.now(), "unemployment"))
+    await case.until(case.representative_assigned)
+    # A dedicated representative is assigned, with a follow-up task, and ops can see it.
+    [task] = await call_tasks(case.outside.cc_url, case.loan_id)
+    assert task["kind"] == "hardship_follow_up" and task["assignee"]
+    view = await case.view()
+    assert view.hardship is not None and view.hardship.representative == task["assignee"]
+    described = await case.handle.describe()
+    assert described.typed_search_attributes.get(sa.ASSIGNED_OFFICER) == task["assignee"]
+    # The automatic ladder is paused: nothing goes out on D+1 or D+3.
+    await case.sleep_until(at_nine(business_day(friday, 3)) + timedelta(hours=2))
+    assert await case.attempts() == []
+    # The representative has handled it: the ladder resumes with one catch-up contact
+    # (the latest rung that came due), not a burst of everything missed while paused.
+    await case.complete_call("handled")
+
+    async def resumed() -> bool:
+        hardship = (await case.view()).hardship
+        return hardship is not None and not hardship.active
+
+    await case.until(resumed)
+    await case.sleep_until(await case.now() + timedelta(hours=1))
+    attempts = await case.attempts()
+    assert [a.step for a in attempts] == ["email-reminder"]
+    assert [(c.step, c.status) for c in (await case.view()).contacts][:2] == [
+        ("first-reminder", "skipped"), ("email-reminder", "sent")]
+    async with case.sessions() as session:
+        assignment = (await session.execute(select(RepresentativeAssignment).where(
+            RepresentativeAssignment.loan_id == case.loan_id))).scalar_one()
+    assert (assignment.hardship, assignment.outcome) == ("unemployment", "handled")
+    assert assignment.closed_at is not None
+    await case.pay("500.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_hardship_pause_is_bounded_by_policy(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=1)
+    await case.miss(due, "300.00")
+    await case.intake.ingest(hardship_event(case.loan_id, await case.now(), "illness"))
+    await case.until(case.representative_assigned)
+    flagged = await case.now()
+    await case.sleep_until(flagged + timedelta(days=13))
+    assert await case.attempts() == []
+    await case.sleep_until(flagged + timedelta(days=14, hours=1))
+    # One catch-up contact: the latest rung that came due during the pause.
+    assert len(await case.attempts()) == 1
+    view = await case.view()
+    assert view.hardship is not None and view.hardship.outcome == "timeout"
+    await case.pay("300.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_contact_due_in_quiet_hours_waits_for_morning(case: Case) -> None:
+    """09:00 in Shanghai is 23:00 for a customer at UTC-2: the SMS goes at 08:00 theirs."""
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "99.00", timezone="Atlantic/South_Georgia")
+    first = business_day(friday, 1)
+    planned = at_nine(first)
+    await case.sleep_until(planned + timedelta(hours=8))
+    assert await sms_messages(case.outside.sms_url, case.loan_id) == []
+    await case.sleep_until(planned + timedelta(hours=9, minutes=5))
+    [attempt] = await case.attempts()
+    # 08:00 at UTC-2, to the second (the timer fires a few milliseconds after).
+    assert timedelta(0) <= attempt.scheduled_for - (planned + timedelta(hours=9)) < timedelta(
+        seconds=1)
+    async with case.sessions() as session:
+        decisions = (await session.execute(select(ContactDecisionRecord).where(
+            ContactDecisionRecord.loan_id == case.loan_id).order_by(
+            ContactDecisionRecord.id))).scalars().all()
+    assert [(d.allowed, d.reason) for d in decisions] == [
+        (False, "quiet_hours"), (True, "allowed")]
+    assert decisions[0].next_allowed_at == planned + timedelta(hours=9)
+    await case.pay("99.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_undeliverable_sms_moves_the_step_to_email(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "250.00", phone="+8613800139999")
+    await case.sleep_until(at_nine(business_day(friday, 1)))
+
+    async def receipt_failed() -> bool:
+        return any(a.status == "failed" for a in await case.attempts())
+
+    await case.until(receipt_failed)  # the gateway's failed receipt reached the case
+    await case.sleep_until(at_nine(business_day(friday, 1)) + timedelta(minutes=40))
+    attempts = await case.attempts()
+    assert [(a.step, a.channel, a.status) for a in attempts] == [
+        ("first-reminder", "sms", "failed"), ("first-reminder", "email", "sent")]
+    assert len(await smtp_messages(case.outside.smtp_http, case.loan_id)) == 1
+    await case.pay("250.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_dispute_on_the_phone_pauses_collection_until_resolved(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "640.00", preferred_channel="phone")
+    await case.sleep_until(at_nine(business_day(friday, 1)) + timedelta(minutes=5))
+    await case.complete_call("dispute")
+
+    async def disputed() -> bool:
+        return (await case.view()).dispute_open
+
+    await case.until(disputed)
+    await case.sleep_until(at_nine(business_day(friday, 7)) + timedelta(hours=1))
+    assert [a.step for a in await case.attempts()] == ["first-reminder"]
+    await case.handle.signal("dispute_update", {"open": False, "by": "officer-li"})
+
+    async def resolved() -> bool:
+        return not (await case.view()).dispute_open
+
+    await case.until(resolved)
+    await case.sleep_until(await case.now() + timedelta(hours=1))
+    # Resolved: one catch-up contact on the latest rung due (the call), not a burst.
+    assert [a.step for a in await case.attempts()] == ["first-reminder", "phone-call"]
+    await case.pay("640.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_gateway_answer_lost_after_send_still_one_sms(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "77.00")
+    async with httpx.AsyncClient() as http:
+        await http.post(f"{case.outside.sms_url}/_sandbox/faults",
+                        json={"fail_next": 2, "status": 503, "after_accept": True})
+    await case.sleep_until(at_nine(business_day(friday, 1)) + timedelta(minutes=40))
+    assert len(await sms_messages(case.outside.sms_url, case.loan_id)) == 1
+    [attempt] = await case.attempts()
+    assert attempt.tries == 3 and attempt.status in ("sent", "delivered")
+    await case.pay("77.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_payment_before_reminder_cures_without_contact(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
+    await case.miss(due, "800.00")
+    await case.pay("800.00")
+    outcome = await case.handle.result()
     assert (outcome.outcome, outcome.contacts_sent) == ("cured", 0)
-    assert await sms_messages(sms_url, loan_id) == []
+    assert await sms_messages(case.outside.sms_url, case.loan_id) == []
 
 
-async def test_loan_closed_ends_the_case(
-        ts_env: WorkflowEnvironment, database_url: str, sms_url: str,
-        sessions: async_sessionmaker[AsyncSession]) -> None:
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
-                             task_queue=f"tq-{uuid.uuid4()}")
-    loan_id = new_loan_id()
-    intake = intake_for(ts_env.client, sessions, settings)
-    now = await ts_env.get_current_time()
-    due = now.astimezone(SHANGHAI).date() + timedelta(days=20)
-    async with case_worker(ts_env.client, settings):
-        await intake.ingest(missed_event(loan_id, due, "500.00", now))
-        await intake.ingest(closed_event(loan_id, now))
-        outcome = await ts_env.client.get_workflow_handle(
-            workflow_id_for(loan_id), result_type=CaseOutcome).result()
+async def test_loan_closed_ends_the_case(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
+    await case.miss(due, "500.00")
+    await case.intake.ingest(closed_event(case.loan_id, await case.now()))
+    outcome = await case.handle.result()
     assert (outcome.outcome, outcome.arrears) == ("loan_closed", Decimal("500.00"))
 
 
-async def test_payment_without_a_miss_closes_after_the_idle_window(
-        ts_env: WorkflowEnvironment, database_url: str, sms_url: str,
-        sessions: async_sessionmaker[AsyncSession]) -> None:
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
-                             task_queue=f"tq-{uuid.uuid4()}")
-    loan_id = new_loan_id()
-    intake = intake_for(ts_env.client, sessions, settings)
-    async with case_worker(ts_env.client, settings):
-        await intake.ingest(payment_event(loan_id, "100.00", await ts_env.get_current_time()))
-        # A handle from get_workflow_handle does not unlock time skipping: sleep explicitly.
-        await ts_env.sleep(timedelta(days=36))
-        handle = ts_env.client.get_workflow_handle(workflow_id_for(loan_id),
-                                                   result_type=CaseOutcome)
-        outcome = await handle.result()
-        described = await handle.describe()
+async def test_payment_without_a_miss_closes_after_the_idle_window(case: Case) -> None:
+    case.loan_id = new_loan_id()
+    await case.pay("100.00")
+    # A handle from get_workflow_handle does not unlock time skipping: sleep explicitly.
+    await case.env.sleep(timedelta(days=36))
+    outcome = await case.handle.result()
+    described = await case.handle.describe()
     assert outcome.outcome == "no_arrears"
     assert described.close_time is not None
     assert timedelta(days=35) <= described.close_time - described.start_time < timedelta(
         days=35, hours=1)
 
 
-async def test_same_instalment_reported_twice_counts_once(
-        ts_env: WorkflowEnvironment, database_url: str, sms_url: str,
-        sessions: async_sessionmaker[AsyncSession]) -> None:
-    settings = make_settings(database_url=database_url, sms_url=sms_url,
-                             task_queue=f"tq-{uuid.uuid4()}")
-    loan_id = new_loan_id()
-    intake = intake_for(ts_env.client, sessions, settings)
-    now = await ts_env.get_current_time()
-    due = now.astimezone(SHANGHAI).date() + timedelta(days=20)
-    async with case_worker(ts_env.client, settings):
-        await intake.ingest(missed_event(loan_id, due, "300.00", now, number=4))
-        await intake.ingest(missed_event(loan_id, due, "300.00", now, number=4))
-        handle = ts_env.client.get_workflow_handle(workflow_id_for(loan_id),
-                                                   result_type=CaseOutcome)
-        view = await handle.query(QUERY_STATE, result_type=CaseView)
-        assert (view.missed_instalments, view.arrears) == (1, Decimal("300.00"))
-        await intake.ingest(payment_event(loan_id, "300.00", now))
-        assert (await handle.result()).outcome == "cured"
+async def test_same_instalment_reported_twice_counts_once(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
+    await case.miss(due, "300.00", number=4)
+    await case.miss(due, "300.00", number=4)
+    view = await case.view()
+    assert (view.missed_instalments, view.arrears) == (1, Decimal("300.00"))
+    await case.pay("300.00")
+    assert (await case.handle.result()).outcome == "cured"

@@ -1,9 +1,16 @@
 """One durable workflow per overdue loan, id ``loan-<loan_id>``.
 
-Core-banking events arrive as the ``core_banking_event`` signal (signal-with-start).
+Core-banking events arrive as the ``core_banking_event`` signal (signal-with-start);
+the contact centre, the SMS gateway and officers report back through their own signals.
 The case runs on a *case clock*: equal to Temporal time in production, sped up by the
 policy's ``clock.time_scale`` in the demo, so every timer and days-past-due figure
 derives from ``workflow.now()`` and replays identically.
+
+Early stage (the bank's first stage): a ladder of reminders in business days after the
+missed due date, each on the customer's best lawful channel, paused while a dedicated
+representative handles special circumstances, while a dispute is open, or while a
+promise to pay runs; not cured by the policy's days past due, the case escalates to
+negotiation.
 """
 
 from __future__ import annotations
@@ -19,36 +26,58 @@ with workflow.unsafe.imports_passed_through():
 
     from activities.calendar import ContactInstant, ContactInstantRequest
     from activities.contracts import (
+        AssignRepresentativeRequest,
         CaseRecord,
+        CloseAssignmentRequest,
         ContactOutcome,
+        ContactPlan,
         LoadPolicyRequest,
+        PlanContactRequest,
+        RepresentativeAssigned,
         SendReminderRequest,
     )
     from domain.arrears import days_past_due
     from domain.case import (
         QUERY_STATE,
+        SIGNAL_CALL_OUTCOME,
+        SIGNAL_CONTACT_RECEIPT,
         SIGNAL_CORE_BANKING_EVENT,
+        SIGNAL_DISPUTE,
+        SIGNAL_HARDSHIP,
+        SIGNAL_REPRESENTATIVE_UPDATE,
         WORKFLOW_TYPE,
+        CallOutcome,
         CaseEvent,
         CaseInput,
         CaseOutcome,
         CaseState,
         CaseView,
+        ContactReceipt,
         ContactRecord,
+        DisputeUpdate,
+        HardshipFlag,
+        HardshipState,
         InstalmentRecord,
         Outcome,
+        PromiseState,
+        RepresentativeUpdate,
     )
+    from domain.contact_rules import Channel
     from domain.money import format_amount
-    from domain.policy import Policy
+    from domain.policy import Policy, ReminderStep
     from workflows import search_attributes as sa
 
 SEEN_EVENT_IDS_KEPT = 500
 """Enough to recognise any re-delivery of a case's events; bounded so state stays small."""
+RESPONSE_WINDOW = timedelta(days=7)
+"""A payment within this long of a contact counts as a response to its channel."""
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=1))
 SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                          maximum_interval=timedelta(minutes=5))
+SEND_ACTIVITY = {"sms": "send_sms_reminder", "email": "send_email_reminder",
+                 "phone": "create_call_task"}
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -81,8 +110,43 @@ class LoanDelinquencyWorkflow:
         elif event.type == "payment.received":
             assert event.amount is not None
             s.paid_total += event.amount
+            self._note_response()
+            self._settle_promise()
         elif event.type == "loan.closed":
             s.closure_reason = event.closure_reason or "closed"
+        elif event.type == "hardship.flagged":
+            assert event.hardship_kind is not None
+            self.hardship_flagged(HardshipFlag(kind=event.hardship_kind,
+                                               flagged_by="core-banking"))
+
+    @workflow.signal(name=SIGNAL_CALL_OUTCOME)
+    def call_outcome(self, outcome: CallOutcome) -> None:
+        self._s.call_outcomes.setdefault(outcome.idempotency_key, outcome)
+
+    @workflow.signal(name=SIGNAL_CONTACT_RECEIPT)
+    def contact_receipt(self, receipt: ContactReceipt) -> None:
+        self._s.receipts.setdefault(receipt.idempotency_key, receipt)
+
+    @workflow.signal(name=SIGNAL_HARDSHIP)
+    def hardship_flagged(self, flag: HardshipFlag) -> None:
+        s = self._s
+        if s.hardship is not None and s.hardship.active:
+            return
+        s.hardship = HardshipState(kind=flag.kind, flagged_by=flag.flagged_by,
+                                   flagged_at=self._case_now() if s.clock_anchor_real
+                                   else workflow.now())
+        s.hardship_count += 1
+
+    @workflow.signal(name=SIGNAL_REPRESENTATIVE_UPDATE)
+    def representative_update(self, update: RepresentativeUpdate) -> None:
+        hardship = self._s.hardship
+        if hardship is not None and hardship.active and hardship.representative is not None:
+            hardship.active = False
+            hardship.outcome = update.outcome
+
+    @workflow.signal(name=SIGNAL_DISPUTE)
+    def dispute_update(self, update: DisputeUpdate) -> None:
+        self._s.dispute_open = update.open
 
     @workflow.query(name=QUERY_STATE)
     def case_state(self) -> CaseView:
@@ -98,6 +162,8 @@ class LoanDelinquencyWorkflow:
             missed_instalments=len(s.missed), paid_total=s.paid_total,
             contacts=list(s.contacts), next_step=s.next_step, next_step_at=s.next_step_at,
             case_time=self._case_now() if s.clock_anchor_real else None,
+            hardship=s.hardship, dispute_open=s.dispute_open, promise=s.promise,
+            escalation_at=s.escalation_at,
         )
 
     # --- the case -----------------------------------------------------------------------
@@ -107,6 +173,8 @@ class LoanDelinquencyWorkflow:
         s = self._s
         if s.clock_anchor_real is None:
             s.clock_anchor_real = s.clock_anchor_case = workflow.now()
+            if s.hardship is not None:
+                s.hardship.flagged_at = workflow.now()
         if s.case_ref is None:
             s.case_ref = f"{s.loan_id}:{workflow.info().workflow_id}:{workflow.now().isoformat()}"
         if s.policy is None:
@@ -137,72 +205,316 @@ class LoanDelinquencyWorkflow:
                 if done is not None:
                     return done
                 continue
-            await self._early_stage(policy)
+            if s.stage in ("opened", "early"):
+                await self._early_stage(policy)
+            if not self._resolved() and s.stage == "negotiation":
+                await workflow.wait_condition(
+                    lambda: self._resolved() or workflow.info().is_continue_as_new_suggested())
             if not self._resolved():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 s.runs += 1
                 workflow.continue_as_new(CaseInput(loan_id=s.loan_id, resume=s))
 
+    # --- early stage --------------------------------------------------------------------
+
     async def _early_stage(self, policy: Policy) -> None:
-        """Remind the customer along the policy's ladder until the arrears are paid."""
+        """The reminder ladder, then escalation to negotiation if the loan is not cured."""
         s = self._s
         if s.stage != "early":
             s.stage = "early"
             s.episode_due_date = s.position().oldest_unpaid_due_date
+            s.escalation_at = None
             await self._publish()
-        assert s.episode_due_date is not None
+        episode = s.episode_due_date
+        assert episode is not None
+        if s.escalation_at is None:
+            escalation = await self._instant(
+                episode + timedelta(days=policy.early_stage.escalate_at_days_past_due), 0,
+                policy, f"escalation date ({policy.early_stage.escalate_at_days_past_due} "
+                        "days past due)")
+            s.escalation_at = escalation.at
+        pending: list[tuple[ReminderStep, str, ContactInstant]] = []
         for step in policy.reminders.ladder:
-            key = f"{s.loan_id}:{s.episode_due_date.isoformat()}:{step.name}"
+            key = f"{s.loan_id}:{episode.isoformat()}:{step.name}"
             if key in s.completed_steps:
                 continue
-            instant = await workflow.execute_activity(
-                "contact_instant",
-                ContactInstantRequest(after=s.episode_due_date,
-                                      business_days=step.business_days_after_due,
-                                      local_time=policy.reminders.contact_time,
-                                      timezone=policy.case.timezone),
-                result_type=ContactInstant, start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=DB_RETRY,
-                summary=f"business day {step.business_days_after_due} after "
-                        f"{s.episode_due_date.isoformat()}")
+            instant = await self._instant(episode, step.business_days_after_due, policy,
+                                          f"business day {step.business_days_after_due} "
+                                          f"after {episode.isoformat()}")
+            if instant.at >= s.escalation_at:
+                break
+            pending.append((step, key, instant))
+        for index, (step, key, instant) in enumerate(pending):
             s.next_step, s.next_step_at = step.name, instant.at
             self._describe()
-            resolved = await self._wait_until_case_time(
-                instant.at, f"{step.name} reminder on {instant.business_date.isoformat()}")
-            if resolved:
+            if await self._wait_until(instant.at, f"{step.name} on "
+                                      f"{instant.business_date.isoformat()}"):
+                return
+            later = pending[index + 1] if index + 1 < len(pending) else None
+            if later is not None and later[2].at <= self._case_now():
+                # Both this rung and the next came due while collection was paused (special
+                # circumstances, a dispute, a promise): one catch-up contact, not a burst.
+                self._record(step.name, "-", key, "skipped", "came due while paused")
+            else:
+                await self._run_step(step, key, policy)
+            s.completed_steps.append(key)
+            if self._resolved():
+                return
+        s.next_step, s.next_step_at = "escalate to negotiation", s.escalation_at
+        self._describe()
+        if await self._wait_until(s.escalation_at, "escalation to negotiation"):
+            return
+        s.stage = "negotiation"
+        s.next_step, s.next_step_at = None, None
+        await self._publish()
+
+    async def _run_step(self, step: ReminderStep, key: str, policy: Policy) -> None:
+        """One rung of the ladder: plan (channel + contact rules), send, follow up."""
+        s = self._s
+        failed: list[Channel] = []
+        for attempt in range(12):
+            if await self._settle_holds(policy) or self._resolved():
                 return
             position = s.position()
-            assert position.oldest_unpaid_due_date is not None
-            templates = policy.templates[step.template]
-            outcome = await workflow.execute_activity(
-                "send_sms_reminder",
-                SendReminderRequest(
-                    loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id, step=step.name,
-                    idempotency_key=key, template_name=step.template, templates=templates,
-                    bank=policy.bank, penalty_uplift=policy.penalty.uplift,
-                    default_locale=policy.case.default_locale, overdue_amount=position.arrears,
-                    due_date=position.oldest_unpaid_due_date,
-                    days_past_due=self._days_past_due(), scheduled_for=instant.at),
-                result_type=ContactOutcome, start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=SEND_RETRY,
-                summary=f"{step.name}: SMS reminder of "
-                        f"{format_amount(position.arrears, s.currency or policy.case.currency)}")
-            s.contacts.append(ContactRecord(step=step.name, channel=outcome.channel,
-                                            idempotency_key=key, status=outcome.status,
-                                            scheduled_for=instant.at,
-                                            attempt_id=outcome.attempt_id))
-            s.completed_steps.append(key)
-        s.next_step, s.next_step_at = None, None
-        self._describe()
-        await workflow.wait_condition(
-            lambda: self._resolved() or workflow.info().is_continue_as_new_suggested(),
-        )
+            if position.arrears < step.min_arrears:
+                self._record(step.name, "-", key, "skipped", f"arrears below {step.min_arrears}")
+                return
+            plan = await workflow.execute_activity(
+                "plan_contact",
+                PlanContactRequest(
+                    loan_id=s.loan_id, step=step.name, decision_key=f"{key}:{attempt}",
+                    at=self._case_now(), step_channel=step.channel,
+                    channels=list(step.templates), exclude=failed,
+                    responsive_channels=[c for c in s.responsive_channels
+                                         if c in ("sms", "email", "phone")],
+                    dispute_open=s.dispute_open, rules=policy.contact_rules,
+                    channel_policy=policy.channels, bank_timezone=policy.case.timezone),
+                result_type=ContactPlan, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DB_RETRY, summary=f"{step.name}: choose channel, check contact rules")
+            if plan.action == "none":
+                self._record(step.name, "-", key, "skipped", "no lawful channel")
+                return
+            if plan.action == "blocked":
+                # Only a change of state (a dispute resolved) can allow it: hold and retry.
+                await workflow.wait_condition(lambda: self._resolved() or not s.dispute_open)
+                continue
+            if plan.action == "defer":
+                assert plan.next_allowed_at is not None
+                if await self._wait_until(plan.next_allowed_at,
+                                          f"{step.name}: {plan.reason}, next allowed time"):
+                    return
+                continue
+            assert plan.channel is not None
+            channel = plan.channel
+            if not await self._contact(step, key, channel, policy):
+                failed.append(channel)
+                continue
+            return
+        self._record(step.name, "-", key, "skipped", "gave up after repeated deferrals")
+
+    async def _contact(self, step: ReminderStep, key: str, channel: Channel,
+                       policy: Policy) -> bool:
+        """Send on one channel; False when it failed hard and the next channel should try."""
+        s = self._s
+        position = s.position()
+        assert position.oldest_unpaid_due_date is not None
+        contact_key = f"{key}:{channel}"
+        now = self._case_now()
+        currency = s.currency or policy.case.currency
+        outcome = await workflow.execute_activity(
+            SEND_ACTIVITY[channel],
+            SendReminderRequest(
+                loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id, step=step.name,
+                idempotency_key=contact_key, template_name=step.templates[channel],
+                templates=policy.templates[step.templates[channel]],
+                subject_templates=(policy.templates[step.email_subject]
+                                   if channel == "email" and step.email_subject else None),
+                bank=policy.bank, penalty_uplift=policy.penalty.uplift,
+                default_locale=policy.case.default_locale, overdue_amount=position.arrears,
+                due_date=position.oldest_unpaid_due_date,
+                days_past_due=self._days_past_due(), scheduled_for=now),
+            result_type=ContactOutcome, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=SEND_RETRY,
+            summary=f"{step.name}: {channel} reminder of "
+                    f"{format_amount(position.arrears, currency)}")
+        record = self._record(step.name, channel, contact_key, outcome.status, outcome.reason,
+                              attempt_id=outcome.attempt_id, at=now)
+        if outcome.status == "failed":
+            return False
+        if outcome.status == "suppressed":
+            return False
+        if channel == "sms" and policy.early_stage.delivery_receipt_wait_minutes:
+            await self._wait_case(
+                lambda: contact_key in s.receipts or self._resolved(),
+                timedelta(minutes=policy.early_stage.delivery_receipt_wait_minutes),
+                f"{step.name}: delivery receipt")
+            receipt = s.receipts.get(contact_key)
+            if receipt is not None:
+                record.status = receipt.status
+                if receipt.status == "failed":
+                    record.note = receipt.error
+                    return False
+        if channel == "phone":
+            answered = await self._wait_case(
+                lambda: contact_key in s.call_outcomes or self._resolved(),
+                timedelta(days=policy.early_stage.call_outcome_timeout_days),
+                f"{step.name}: outcome of the call")
+            call = s.call_outcomes.get(contact_key)
+            if not answered or call is None:
+                record.note = "no outcome from the contact centre in time"
+                return True
+            record.status = call.outcome
+            if call.outcome == "wrong_number":
+                return False
+            if call.outcome in ("promise_to_pay", "refused", "dispute"):
+                self._note_channel("phone")
+            if call.outcome == "dispute":
+                s.dispute_open = True
+            if (call.outcome == "promise_to_pay" and call.promise_amount is not None
+                    and call.promise_date is not None):
+                s.promise = PromiseState(amount=call.promise_amount, due=call.promise_date,
+                                         made_at=self._case_now(), paid_before=s.paid_total)
+                s.promises.append(s.promise)
+                self._settle_promise()
+        return True
+
+    # --- holds: special circumstances, disputes, promises to pay ------------------------
+
+    def _on_hold(self) -> bool:
+        s = self._s
+        return (s.dispute_open or (s.hardship is not None and s.hardship.active)
+                or (s.promise is not None and s.promise.status == "open"))
+
+    async def _settle_holds(self, policy: Policy) -> bool:
+        """Wait while the case is on hold; True if the case resolved meanwhile."""
+        s = self._s
+        while self._on_hold() and not self._resolved():
+            hardship = s.hardship
+            if hardship is not None and hardship.active and hardship.representative is None:
+                await self._assign_representative(hardship, policy)
+                continue
+            lift_at: datetime | None = None
+            if hardship is not None and hardship.active:
+                lift_at = hardship.pause_until
+            elif s.promise is not None and s.promise.status == "open" and not s.dispute_open:
+                lift_at = self._promise_deadline(s.promise, policy)
+            summary = ("dispute open: collection paused" if s.dispute_open else
+                       "special circumstances: representative handling" if hardship
+                       and hardship.active else "promise to pay running")
+            s.next_step, s.next_step_at = summary, lift_at
+            self._describe()
+            if lift_at is None:
+                await workflow.wait_condition(lambda: self._resolved() or not self._on_hold())
+                continue
+            remaining = (lift_at - self._case_now()) / self._scale()
+            if remaining > timedelta(0):
+                try:
+                    await workflow.wait_condition(
+                        lambda: self._resolved() or not self._on_hold(), timeout=remaining,
+                        timeout_summary=summary)
+                    continue
+                except TimeoutError:
+                    pass
+            self._expire_holds(policy)
+        if s.hardship is not None and not s.hardship.active and s.hardship.outcome \
+                and s.hardship.representative is not None and s.hardship.follow_up_task_id:
+            await self._close_assignment(s.hardship)
+        return self._resolved()
+
+    async def _assign_representative(self, hardship: HardshipState, policy: Policy) -> None:
+        s = self._s
+        pause = timedelta(days=policy.early_stage.hardship_pause_days)
+        assigned = await workflow.execute_activity(
+            "assign_representative",
+            AssignRepresentativeRequest(
+                loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id,
+                assignment_key=f"{s.loan_id}:hardship:{s.hardship_count}",
+                hardship=hardship.kind, flagged_by=hardship.flagged_by,
+                representatives=policy.early_stage.representatives,
+                follow_up_by=self._case_now() + pause, bank=policy.bank),
+            result_type=RepresentativeAssigned, start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=SEND_RETRY, summary=f"special circumstances ({hardship.kind}): "
+                                             "assign a dedicated representative")
+        hardship.representative = assigned.representative
+        hardship.follow_up_task_id = assigned.follow_up_task_id
+        hardship.pause_until = self._case_now() + pause
+        await self._publish()
+
+    async def _close_assignment(self, hardship: HardshipState) -> None:
+        s = self._s
+        key = f"{s.loan_id}:hardship:{s.hardship_count}"
+        await workflow.execute_activity(
+            "close_assignment",
+            CloseAssignmentRequest(assignment_key=key, outcome=hardship.outcome or "timeout"),
+            start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+            summary="close the representative's assignment")
+        hardship.follow_up_task_id = None
+
+    def _expire_holds(self, policy: Policy) -> None:
+        s = self._s
+        now = self._case_now()
+        hardship = s.hardship
+        if hardship is not None and hardship.active and hardship.pause_until is not None \
+                and now >= hardship.pause_until:
+            hardship.active = False
+            hardship.outcome = "timeout"
+        promise = s.promise
+        if promise is not None and promise.status == "open" \
+                and now >= self._promise_deadline(promise, policy):
+            self._settle_promise(deadline_passed=True)
+
+    def _promise_deadline(self, promise: PromiseState, policy: Policy) -> datetime:
+        grace = policy.early_stage.promise_grace_days
+        return self._start_of_day(promise.due + timedelta(days=grace + 1))
+
+    def _settle_promise(self, deadline_passed: bool = False) -> None:
+        promise = self._s.promise
+        if promise is None or promise.status != "open":
+            return
+        if self._s.paid_total - promise.paid_before >= promise.amount or \
+                not self._s.position().in_arrears:
+            promise.status = "kept"
+        elif deadline_passed:
+            promise.status = "broken"
+
+    # --- responsiveness -----------------------------------------------------------------
+
+    def _note_response(self) -> None:
+        """A payment soon after a contact: that channel works for this customer."""
+        s = self._s
+        if s.clock_anchor_real is None:
+            return
+        now = self._case_now()
+        for contact in reversed(s.contacts):
+            if contact.channel in ("sms", "email", "phone") and contact.status not in (
+                    "failed", "suppressed", "skipped"):
+                if now - contact.scheduled_for <= RESPONSE_WINDOW:
+                    self._note_channel(contact.channel)
+                return
+
+    def _note_channel(self, channel: str) -> None:
+        channels = self._s.responsive_channels
+        if channel in channels:
+            channels.remove(channel)
+        channels.insert(0, channel)
+
+    def _record(self, step: str, channel: str, key: str, status: str, note: str | None,
+                attempt_id: int | None = None, at: datetime | None = None) -> ContactRecord:
+        record = ContactRecord(step=step, channel=channel, idempotency_key=key, status=status,
+                               scheduled_for=at or self._case_now(), attempt_id=attempt_id,
+                               note=note)
+        self._s.contacts.append(record)
+        return record
+
+    # --- closing ------------------------------------------------------------------------
 
     async def _finish(self, outcome: Outcome) -> CaseOutcome | None:
         """Close the case, unless an event that arrived while closing reopens it."""
         s = self._s
         s.outcome, s.stage = outcome, "closed"
         s.next_step, s.next_step_at = None, None
+        if s.hardship is not None and s.hardship.active:
+            s.hardship.active, s.hardship.outcome = False, f"case {outcome}"
         await self._publish()
         still_holds = (outcome == "loan_closed" or s.closure_reason is not None
                        or (outcome == "cured" and not s.position().in_arrears)
@@ -212,7 +524,8 @@ class LoanDelinquencyWorkflow:
             return None
         return CaseOutcome(loan_id=s.loan_id, outcome=outcome, arrears=s.position().arrears,
                            paid_total=s.paid_total,
-                           contacts_sent=sum(1 for c in s.contacts if c.status == "sent"),
+                           contacts_sent=sum(1 for c in s.contacts if c.channel != "-"
+                                             and c.status not in ("failed", "suppressed")),
                            policy_version=s.policy.version if s.policy else None)
 
     # --- time ---------------------------------------------------------------------------
@@ -225,11 +538,17 @@ class LoanDelinquencyWorkflow:
         assert s.clock_anchor_real is not None and s.clock_anchor_case is not None
         return s.clock_anchor_case + (workflow.now() - s.clock_anchor_real) * self._scale()
 
-    def _case_date(self) -> date:
-        # The bank's business date: case time in the policy's time zone.
-        assert self._s.policy is not None
+    def _zone(self) -> ZoneInfo:
         # ZoneInfo is usable here because of workflows.runner.workflow_runner().
-        return self._case_now().astimezone(ZoneInfo(self._s.policy.case.timezone)).date()
+        assert self._s.policy is not None
+        return ZoneInfo(self._s.policy.case.timezone)
+
+    def _case_date(self) -> date:
+        """The bank's business date: case time in the policy's time zone."""
+        return self._case_now().astimezone(self._zone()).date()
+
+    def _start_of_day(self, day: date) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=self._zone())
 
     def _days_past_due(self) -> int:
         return days_past_due(self._s.position().oldest_unpaid_due_date, self._case_date())
@@ -238,27 +557,48 @@ class LoanDelinquencyWorkflow:
         s = self._s
         return s.closure_reason is not None or (bool(s.missed) and not s.position().in_arrears)
 
-    async def _wait_until_case_time(self, deadline: datetime, summary: str) -> bool:
-        """Sleep until ``deadline`` on the case clock; True if the case resolved first."""
+    async def _instant(self, after: date, business_days: int, policy: Policy,
+                       summary: str) -> ContactInstant:
+        instant: ContactInstant = await workflow.execute_activity(
+            "contact_instant",
+            ContactInstantRequest(after=after, business_days=business_days,
+                                  local_time=policy.reminders.contact_time,
+                                  timezone=policy.case.timezone),
+            result_type=ContactInstant, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY, summary=summary)
+        return instant
+
+    async def _wait_until(self, deadline: datetime, summary: str) -> bool:
+        """Sleep until ``deadline`` on the case clock, holds permitting; True if resolved."""
+        assert self._s.policy is not None
         while not self._resolved():
+            if self._on_hold():
+                if await self._settle_holds(self._s.policy):
+                    return True
+                continue
             remaining = (deadline - self._case_now()) / self._scale()
             if remaining <= timedelta(0):
                 return False
             try:
-                await workflow.wait_condition(self._resolved, timeout=remaining,
-                                              timeout_summary=summary)
+                await workflow.wait_condition(lambda: self._resolved() or self._on_hold(),
+                                              timeout=remaining, timeout_summary=summary)
             except TimeoutError:
                 continue
         return True
 
-    async def _wait_case_days(self, condition: Callable[[], bool], days: int,
-                              summary: str) -> bool:
+    async def _wait_case(self, condition: Callable[[], bool], duration: timedelta,
+                         summary: str) -> bool:
+        """Wait up to ``duration`` of case time for ``condition``; False on timeout."""
         try:
-            await workflow.wait_condition(condition, timeout=timedelta(days=days) / self._scale(),
+            await workflow.wait_condition(condition, timeout=duration / self._scale(),
                                           timeout_summary=summary)
         except TimeoutError:
             return False
         return True
+
+    async def _wait_case_days(self, condition: Callable[[], bool], days: int,
+                              summary: str) -> bool:
+        return await self._wait_case(condition, timedelta(days=days), summary)
 
     # --- what ops see -------------------------------------------------------------------
 
@@ -269,6 +609,7 @@ class LoanDelinquencyWorkflow:
         position = s.position()
         dpd = self._days_past_due()
         bucket = s.policy.bucket_for(dpd)
+        officer = s.hardship.representative if s.hardship and s.hardship.active else None
         workflow.upsert_search_attributes([
             sa.LOAN_ID.value_set(s.loan_id),
             sa.CASE_STAGE.value_set(s.outcome or s.stage),
@@ -276,6 +617,8 @@ class LoanDelinquencyWorkflow:
             # Plain-text search attribute for filtering; the exact amount is in the state.
             sa.ARREARS_AMOUNT.value_set(float(position.arrears)),
             sa.BUCKET.value_set(bucket),
+            (sa.ASSIGNED_OFFICER.value_set(officer) if officer
+             else sa.ASSIGNED_OFFICER.value_unset()),
             *([sa.BRANCH.value_set(s.branch)] if s.branch else []),
             *([sa.PRODUCT.value_set(s.product)] if s.product else []),
         ])
@@ -286,7 +629,9 @@ class LoanDelinquencyWorkflow:
                        workflow_id=workflow.info().workflow_id, stage=s.stage,
                        outcome=s.outcome, arrears=position.arrears, days_past_due=dpd,
                        bucket=bucket, policy_version=s.policy.version,
-                       closed=s.outcome is not None),
+                       closed=s.outcome is not None,
+                       oldest_unpaid_due_date=position.oldest_unpaid_due_date,
+                       assigned_officer=officer),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
             summary=f"record case stage {s.outcome or s.stage}")
 
@@ -301,6 +646,16 @@ class LoanDelinquencyWorkflow:
             f"**Arrears:** {format_amount(position.arrears, currency)}",
             f"**Policy:** {s.policy.version}",
         ]
+        if s.dispute_open:
+            lines.append("**Dispute open:** collection paused")
+        if s.hardship is not None and s.hardship.active:
+            lines.append(f"**Special circumstances:** {s.hardship.kind}, representative "
+                         f"{s.hardship.representative or '(being assigned)'}")
+        if s.promise is not None and s.promise.status == "open":
+            lines.append(f"**Promise to pay:** {format_amount(s.promise.amount, currency)} "
+                         f"by {s.promise.due.isoformat()}")
         if s.next_step and s.next_step_at:
             lines.append(f"**Next step:** {s.next_step} at {s.next_step_at.isoformat()}")
         workflow.set_current_details("\n\n".join(lines))
+
+

@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,27 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
-from activities.contracts import CaseRecord, ContactOutcome, LoadPolicyRequest, SendReminderRequest
-from domain.case import CaseInput, CaseOutcome, CaseState, workflow_id_for
+from activities.contracts import (
+    AssignRepresentativeRequest,
+    CaseRecord,
+    CloseAssignmentRequest,
+    ContactOutcome,
+    ContactPlan,
+    LoadPolicyRequest,
+    PlanContactRequest,
+    RepresentativeAssigned,
+    SendReminderRequest,
+)
+from domain.case import (
+    CallOutcome,
+    CaseInput,
+    CaseOutcome,
+    CaseState,
+    CaseView,
+    HardshipFlag,
+    RepresentativeUpdate,
+    workflow_id_for,
+)
 from domain.policy import Policy
 from overdue.business_days import BusinessCalendar
 from overdue.policy_file import load_policy
@@ -43,14 +63,51 @@ async def load_policy_stub(_: LoadPolicyRequest) -> Policy:
     return load_policy(POLICY)
 
 
+@activity.defn(name="plan_contact")
+async def plan_contact_stub(request: PlanContactRequest) -> ContactPlan:
+    channel = "sms" if request.step_channel == "auto" else request.step_channel
+    return ContactPlan(action="send", channel=channel, reason="allowed", basis="stub")
+
+
+def _sent(channel: str) -> ContactOutcome:
+    return ContactOutcome(attempt_id=1, status="sent", channel=channel, provider_id="p-1")
+
+
 @activity.defn(name="send_sms_reminder")
 async def send_sms_stub(request: SendReminderRequest) -> ContactOutcome:
-    return ContactOutcome(attempt_id=1, status="sent", channel="sms")
+    return _sent("sms")
+
+
+@activity.defn(name="send_email_reminder")
+async def send_email_stub(request: SendReminderRequest) -> ContactOutcome:
+    return _sent("email")
+
+
+@activity.defn(name="create_call_task")
+async def create_call_task_stub(request: SendReminderRequest) -> ContactOutcome:
+    return _sent("phone")
+
+
+@activity.defn(name="assign_representative")
+async def assign_representative_stub(request: AssignRepresentativeRequest
+                                     ) -> RepresentativeAssigned:
+    return RepresentativeAssigned(representative=request.representatives[0],
+                                  follow_up_task_id="task-1")
+
+
+@activity.defn(name="close_assignment")
+async def close_assignment_stub(_: CloseAssignmentRequest) -> None:
+    return None
 
 
 @activity.defn(name="record_case")
 async def record_case_stub(_: CaseRecord) -> None:
     return None
+
+
+STUBS = [load_policy_stub, plan_contact_stub, send_sms_stub, send_email_stub,
+         create_call_task_stub, assign_representative_stub, close_assignment_stub,
+         record_case_stub]
 
 
 async def start(client: Client, task_queue: str, loan_id: str, event: Any
@@ -94,6 +151,41 @@ async def loan_closed(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, 
     return handle
 
 
+async def escalated_then_closed(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """Every rung (SMS, e-mail, a call with no outcome, SMS), then negotiation."""
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id,
+                         missed_event(loan_id, (now + timedelta(days=2)).date(), "90.00", now))
+    await env.sleep(timedelta(days=40))
+    await handle.signal("core_banking_event", closed_event(loan_id, now).case_event())
+    await handle.result()
+    return handle
+
+
+async def hardship_then_promise_kept(env: WorkflowEnvironment, tq: str
+                                     ) -> WorkflowHandle[Any, Any]:
+    """Special circumstances handled by a representative; a call; a promise kept."""
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    due = (now + timedelta(days=2)).date()
+    handle = await start(env.client, tq, loan_id, missed_event(loan_id, due, "60.00", now))
+    await handle.signal("hardship_flagged", HardshipFlag(kind="illness", flagged_by="officer"))
+    await env.sleep(timedelta(days=3))
+    await handle.signal("representative_update",
+                        RepresentativeUpdate(representative="rep-zhang", outcome="handled"))
+    await env.sleep(timedelta(days=10))
+    view: CaseView = await handle.query("case_state", result_type=CaseView)
+    call = next(c for c in view.contacts if c.channel == "phone")
+    await handle.signal("call_outcome", CallOutcome(
+        idempotency_key=call.idempotency_key, outcome="promise_to_pay",
+        promise_amount=Decimal("60.00"), promise_date=(now + timedelta(days=16)).date()))
+    await env.sleep(timedelta(days=1))
+    await handle.signal("core_banking_event", payment_event(loan_id, "60.00", now).case_event())
+    await handle.result()
+    return handle
+
+
 async def no_arrears(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     now = await env.get_current_time()
     loan_id = new_loan_id()
@@ -108,6 +200,8 @@ PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[A
     "loan_delinquency_cured_before_reminder": cured_before_reminder,
     "loan_delinquency_loan_closed": loan_closed,
     "loan_delinquency_no_arrears": no_arrears,
+    "loan_delinquency_escalated_then_closed": escalated_then_closed,
+    "loan_delinquency_hardship_then_promise_kept": hardship_then_promise_kept,
 }
 
 
@@ -123,8 +217,7 @@ async def record(out_dir: Path, test_server: Path, names: list[str] | None = Non
         tq = f"record-{uuid.uuid4()}"
         calendar = CalendarActivities(BusinessCalendar.load(POLICY.parent / "none.toml"))
         async with Worker(env.client, task_queue=tq, workflows=[LoanDelinquencyWorkflow],
-                          activities=[load_policy_stub, send_sms_stub, record_case_stub,
-                                      calendar.contact_instant],
+                          activities=[*STUBS, calendar.contact_instant],
                           workflow_runner=workflow_runner()):
             for name in names or list(PATHS):
                 handle = await PATHS[name](env, tq)
