@@ -228,3 +228,35 @@ async def test_message_in_the_customers_language(
     assert expected in body and "¥99.50" in body and "2026-12-01" in body
 
 
+
+
+@pytest.mark.parametrize(("birth_year", "age_rule", "channel", "basis"), [
+    (1950, True, "phone", "profile_age"),
+    (1998, True, "sms", "profile_age"),
+    (1950, False, "sms", "profile_default"),
+    (None, True, "sms", "profile_default"),
+], ids=["older-phone", "younger-sms", "age-rule-off", "age-unknown"])
+async def test_profile_channel_by_age_only_when_the_policy_allows(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession],
+        birth_year: int | None, age_rule: bool, channel: str, basis: str) -> None:
+    loan_id = await known_loan(sessions, birth_year=birth_year)
+    policy = load_policy(POLICY_DIR / "default.toml")
+    channels = policy.channels.model_copy(update={"use_age_rule": age_rule})
+    plan = await ActivityEnvironment().run(contacts.plan_contact, PlanContactRequest(
+        loan_id=loan_id, step="first-reminder", decision_key=f"{loan_id}:1",
+        at=datetime(2026, 12, 2, 2, 0, tzinfo=UTC), step_channel="auto",
+        channels=["sms", "email", "phone"], rules=policy.contact_rules,
+        channel_policy=channels, bank_timezone="Asia/Shanghai"))
+    assert (plan.action, plan.channel, plan.basis) == ("send", channel, basis)
+
+
+async def test_sms_opt_out_picks_the_next_channel(
+        contacts: ContactActivities, sessions: async_sessionmaker[AsyncSession]) -> None:
+    loan_id = await known_loan(sessions, sms_consent=False)
+    policy = load_policy(POLICY_DIR / "default.toml")
+    plan = await ActivityEnvironment().run(contacts.plan_contact, PlanContactRequest(
+        loan_id=loan_id, step="second-sms", decision_key=f"{loan_id}:1",
+        at=datetime(2026, 12, 2, 2, 0, tzinfo=UTC), step_channel="sms",
+        channels=["sms", "email"], rules=policy.contact_rules,
+        channel_policy=policy.channels, bank_timezone="Asia/Shanghai"))
+    assert (plan.action, plan.channel) == ("send", "email")

@@ -187,6 +187,20 @@ async def test_ladder_sms_email_call_then_promise_kept_cures(case: Case) -> None
     assert (call.answered, call.outcome) == (True, "promise_to_pay")
 
 
+async def test_partial_payment_updates_the_next_message(case: Case) -> None:
+    friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+    await case.miss(friday, "1000.00")
+    await case.sleep_until(at_nine(business_day(friday, 1)) + timedelta(hours=1))
+    await case.pay("400.00")
+    await case.sleep_until(at_nine(business_day(friday, 3)) + timedelta(minutes=5))
+    [sms] = await sms_messages(case.outside.sms_url, case.loan_id)
+    [mail] = await smtp_messages(case.outside.smtp_http, case.loan_id)
+    assert "¥1,000.00" in str(sms["body"])
+    assert "¥600.00" in str(mail["text"]) and "¥1,000.00" not in str(mail["text"])
+    await case.pay("600.00")
+    assert (await case.handle.result()).outcome == "cured"
+
+
 async def test_not_cured_escalates_to_negotiation_at_30_days(case: Case) -> None:
     friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
     await case.miss(friday, "800.00")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 
+from domain.policy import Policy
 from domain.templates import (
     LOCALES,
     TEMPLATE_FIELDS,
@@ -16,6 +16,7 @@ from domain.templates import (
     placeholders,
     render,
 )
+from overdue.policy_file import load_policy
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 
@@ -165,6 +166,8 @@ def test_pick_locale_custom_default(requested: str | None, default: str, expecte
 
 # --- The shipped templates ----------------------------------------------------------------
 
+# Distinctive values: none occurs in a template's own text or inside another value, so
+# finding one in a rendered text proves that its placeholder was there.
 FULL_FIELDS = {
     "customer_name": "CUSTNAME",
     "loan_ref": "7788",
@@ -174,50 +177,155 @@ FULL_FIELDS = {
     "penalty_rate": "50%",
     "bank_name": "BANKNAME",
     "bank_phone": "95555",
-    "pay_url": "https://bank.example/pay",
-    "dispute_url": "https://bank.example/dispute",
-    "calculator_url": "https://bank.example/help/calculator",
-    "faq_url": "https://bank.example/help/faq",
+    "pay_url": "https://pay.test/now",
+    "dispute_url": "https://dispute.test/form",
+    "calculator_url": "https://selfhelp.test/calculator",
+    "faq_url": "https://selfhelp.test/faq",
+    "planning_url": "https://selfhelp.test/planning",
+    "unsubscribe_url": "https://prefs.test/unsubscribe",
 }
 OPT_OUT_WORD = {"zh-Hans": "TD", "zh-Hant": "TD", "en": "STOP"}
+OPT_OUT_WORDS = ("TD", "STOP", "退订", "退訂", "unsubscribe", "opt out", "opt-out")
+# The consequence for the credit record, in each locale's words. The zh e-mail names the
+# PBoC credit reference database (金融信用信息基础数据库) rather than saying 征信.
+CREDIT_TERMS = {
+    "zh-Hans": ("征信",),
+    "zh-Hant": ("徵信",),
+    "en": ("credit",),
+}
+POLICY_FILES = ("default.toml", "demo.toml")
+POLICIES: dict[str, Policy] = {f: load_policy(POLICY_DIR / f) for f in POLICY_FILES}
+
+
+def _roles(policy: Policy) -> dict[str, set[str]]:
+    """Each template's use, from the ladder: SMS, e-mail body/subject, call script."""
+    roles: dict[str, set[str]] = {"sms": set(), "email": set(), "subject": set(),
+                                  "phone": set()}
+    for step in policy.reminders.ladder:
+        for channel, name in step.templates.items():
+            roles[channel].add(name)
+        if step.email_subject is not None:
+            roles["subject"].add(step.email_subject)
+    return roles
+
+
+def _cases(*roles: str) -> list[object]:
+    return [
+        pytest.param(policy_file, name, locale, id=f"{policy_file}-{name}-{locale}")
+        for policy_file, policy in POLICIES.items()
+        for name in sorted(set().union(*(_roles(policy)[role] for role in roles)))
+        for locale in LOCALES
+    ]
+
+
+def _rendered(policy_file: str, name: str, locale: str) -> str:
+    return render(POLICIES[policy_file].templates[name][locale], FULL_FIELDS)
 
 
 def test_full_field_set_covers_every_allowed_field() -> None:
     assert set(FULL_FIELDS) == TEMPLATE_FIELDS
 
 
-def _shipped_templates() -> list[tuple[str, str, str, str]]:
-    cases = []
-    for policy_file in ("default.toml", "demo.toml"):
-        data = tomllib.loads((POLICY_DIR / policy_file).read_text("utf-8"))
-        for name, by_locale in data["templates"].items():
-            for locale in LOCALES:
-                cases.append((policy_file, name, locale, by_locale.get(locale)))
-    return cases
+def test_field_values_are_distinctive() -> None:
+    values = list(FULL_FIELDS.values())
+    for value in values:
+        assert [v for v in values if value in v] == [value], f"{value!r} is inside another"
+    for policy in POLICIES.values():
+        for name, by_locale in policy.templates.items():
+            for locale, text in by_locale.items():
+                for field, value in FULL_FIELDS.items():
+                    assert value not in text, f"{field} value {value!r} in {name}/{locale}"
 
 
-SHIPPED = _shipped_templates()
-
-
-def test_shipped_policies_have_templates() -> None:
-    assert {(f, n) for f, n, _, _ in SHIPPED} >= {
-        ("default.toml", "first_reminder"), ("demo.toml", "first_reminder")}
+@pytest.mark.parametrize("policy_file", POLICY_FILES)
+def test_every_shipped_template_has_one_use(policy_file: str) -> None:
+    policy = POLICIES[policy_file]
+    roles = _roles(policy)
+    assert roles == {
+        "sms": {"reminder_sms", "second_reminder_sms"},
+        "email": {"reminder_email"},
+        "subject": {"reminder_email_subject"},
+        "phone": {"call_script"},
+    }
+    used = [name for names in roles.values() for name in names]
+    assert len(used) == len(set(used)), "a template serves two uses"
+    assert set(used) == set(policy.templates), "a template the ladder never uses"
 
 
 @pytest.mark.parametrize(
-    ("policy_file", "name", "locale", "text"),
-    [pytest.param(*case, id=f"{case[0]}-{case[1]}-{case[2]}") for case in SHIPPED],
-)
-def test_shipped_template_renders_with_essentials(
-    policy_file: str, name: str, locale: str, text: str | None
+    ("policy_file", "name", "locale"), _cases("sms", "email", "subject", "phone"))
+def test_shipped_template_renders_with_the_full_field_set(
+    policy_file: str, name: str, locale: str
 ) -> None:
+    text = POLICIES[policy_file].templates[name].get(locale)
     assert text is not None, f"{policy_file}: {name} has no {locale} text"
     check_template(text)
     body = render(text, FULL_FIELDS)
     assert "{" not in body and "}" not in body
-    for field in ("overdue_amount", "due_date", "bank_phone", "pay_url", "dispute_url"):
+    used = placeholders(text)
+    assert {"overdue_amount", "bank_name"} <= used
+    for field in used:
+        assert FULL_FIELDS[field] in body
+
+
+@pytest.mark.parametrize("policy_file", POLICY_FILES)
+def test_translations_use_the_same_placeholders(policy_file: str) -> None:
+    """A translation that drops a placeholder drops information (an amount, a URL)."""
+    for name, by_locale in POLICIES[policy_file].templates.items():
+        per_locale = {locale: placeholders(text) for locale, text in by_locale.items()}
+        assert per_locale["zh-Hant"] == per_locale["zh-Hans"], name
+        assert per_locale["en"] == per_locale["zh-Hans"], name
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("sms", "email"))
+def test_reminder_states_the_essentials(policy_file: str, name: str, locale: str) -> None:
+    body = _rendered(policy_file, name, locale)
+    for field in ("overdue_amount", "due_date", "bank_phone", "pay_url", "dispute_url",
+                  "calculator_url"):
         assert FULL_FIELDS[field] in body, f"{field} missing from {name}/{locale}"
-    assert OPT_OUT_WORD[locale] in body
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("sms", "email", "phone"))
+def test_reminder_states_the_consequences(policy_file: str, name: str, locale: str) -> None:
+    body = _rendered(policy_file, name, locale)
+    assert FULL_FIELDS["penalty_rate"] in body, f"penalty rate missing from {name}/{locale}"
+    assert any(term in body for term in CREDIT_TERMS[locale]), (
+        f"no credit-record consequence ({CREDIT_TERMS[locale]}) in {name}/{locale}")
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("sms"))
+def test_sms_offers_opt_out(policy_file: str, name: str, locale: str) -> None:
+    body = _rendered(policy_file, name, locale)
+    assert OPT_OUT_WORD[locale] in body, f"no {OPT_OUT_WORD[locale]!r} in {name}/{locale}"
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("email"))
+def test_email_body_has_unsubscribe_and_self_help(
+    policy_file: str, name: str, locale: str
+) -> None:
+    body = _rendered(policy_file, name, locale)
+    for field in ("unsubscribe_url", "faq_url", "planning_url"):
+        assert FULL_FIELDS[field] in body, f"{field} missing from {name}/{locale}"
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("subject"))
+def test_email_subject_states_the_amount_on_one_line(
+    policy_file: str, name: str, locale: str
+) -> None:
+    subject = _rendered(policy_file, name, locale)
+    assert FULL_FIELDS["overdue_amount"] in subject
+    assert "\n" not in subject and "\r" not in subject
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("phone"))
+def test_call_script_states_the_debt_without_opt_out(
+    policy_file: str, name: str, locale: str
+) -> None:
+    script = _rendered(policy_file, name, locale)
+    assert FULL_FIELDS["overdue_amount"] in script
+    assert FULL_FIELDS["due_date"] in script
+    for word in OPT_OUT_WORDS:
+        assert word.casefold() not in script.casefold(), f"{word!r} in {name}/{locale}"
 
 
 @pytest.mark.parametrize("template", [
