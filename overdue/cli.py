@@ -265,5 +265,116 @@ def events_demo(out: Path = Path(".data/demo-events.jsonl"), loans: int = 5) -> 
     typer.echo(f"wrote {loans} events to {out}")
 
 
+@app.command("calc")
+def calc_command(
+    loan_id: str,
+    days: Annotated[list[int] | None, typer.Option(
+        "--days", min=0, help="Pay in full N days from today (repeatable; default 0 7 30).")
+    ] = None,
+    today: Annotated[str | None, typer.Option(
+        help="YYYY-MM-DD (default: today in the policy's time zone).")] = None,
+) -> None:
+    """Repayment scenarios of a loan's open case: pay now, later, or in instalments."""
+    from datetime import date, datetime
+    from decimal import Decimal
+    from zoneinfo import ZoneInfo
+
+    from domain.calculator import (
+        DEFAULT_DAY_BASIS,
+        INSTALMENT_INTERVAL_DAYS,
+        CalculatorError,
+        repayment_scenarios,
+    )
+    from domain.money import format_amount
+    from overdue.policy_file import PolicyFileError, load_policy
+    from overdue.storage.engine import create_engine, create_sessionmaker
+    from overdue.storage.selfhelp_queries import CalculatorInputs, calculator_inputs
+
+    settings = _settings()
+    try:
+        policy = load_policy(settings.policy.path)
+    except PolicyFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    try:
+        as_of = (date.fromisoformat(today) if today is not None
+                 else datetime.now(ZoneInfo(policy.case.timezone)).date())
+    except ValueError as exc:
+        raise typer.BadParameter("expected YYYY-MM-DD", param_hint="--today") from exc
+
+    async def load() -> CalculatorInputs | None:
+        engine = create_engine(settings.database)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await calculator_inputs(session, loan_id)
+        finally:
+            await engine.dispose()
+
+    found = asyncio.run(load())
+    if found is None or not found.is_open:
+        why = ("no collections case" if found is None
+               else f"no open collections case (the latest one closed: {found.outcome})")
+        typer.echo(f"loan {loan_id}: {why}", err=True)
+        raise typer.Exit(1)
+    if found.oldest_unpaid_due_date is None or found.arrears <= 0:
+        typer.echo(f"loan {loan_id}: the open case has no arrears to calculate", err=True)
+        raise typer.Exit(1)
+    if found.annual_rate is None or found.currency is None:
+        typer.echo(f"loan {loan_id}: no loan snapshot (contract rate unknown)", err=True)
+        raise typer.Exit(1)
+    uplift = policy.penalty.uplift
+    try:
+        scenarios = repayment_scenarios(
+            arrears=found.arrears, oldest_due=found.oldest_unpaid_due_date, today=as_of,
+            annual_rate=found.annual_rate, uplift=uplift,
+            in_days=[0, *days] if days else (0, 7, 30))
+    except CalculatorError as exc:
+        typer.echo(f"loan {loan_id}: cannot calculate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+    currency = found.currency
+
+    def money(amount: Decimal) -> str:
+        return format_amount(amount, currency)
+
+    def table(header: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+        widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+        return ["  " + "  ".join(cell.rjust(w) if i in right else cell.ljust(w)
+                                 for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+                                 ).rstrip()
+                for line in (header, *rows)]
+
+    def percent(fraction: Decimal) -> str:
+        return f"{(fraction * 100).normalize():f}%"
+
+    lines = [
+        f"Loan {loan_id} - case {found.case_ref} ({found.stage}) - as of {as_of.isoformat()}",
+        f"Arrears {money(found.arrears)} since {found.oldest_unpaid_due_date.isoformat()} "
+        f"({scenarios.today.days_overdue} days overdue)",
+        f"Contract rate {percent(found.annual_rate)} + penalty uplift {percent(uplift)} "
+        f"(policy {policy.version}), {DEFAULT_DAY_BASIS}-day year",
+        "",
+        "Pay the arrears in full",
+    ]
+    pays = (scenarios.today, *scenarios.later)
+    lines += table(
+        ["when", "pay on", "days overdue", "penalty", "total"],
+        [["today" if pay.label == "today" else f"in {(pay.pay_on - as_of).days} days",
+          pay.pay_on.isoformat(), str(pay.days_overdue), money(pay.penalty), money(pay.total)]
+         for pay in pays],
+        right={2, 3, 4})
+    for option in scenarios.plans:
+        lines += ["", f"{option.instalments} instalments, one every "
+                      f"{INSTALMENT_INTERVAL_DAYS} days: "
+                      f"total {money(option.total)}"]
+        lines += table(
+            ["#", "pay on", "part of arrears", "penalty", "total"],
+            [[str(row.number), row.pay_on.isoformat(), money(row.principal_part),
+              money(row.penalty), money(row.total)] for row in option.rows],
+            right={0, 2, 3, 4})
+    lines += ["", "An estimate: penalty on the whole overdue amount, no interest on penalty."]
+    typer.echo("\n".join(lines))
+
+
 def main() -> None:
     app()

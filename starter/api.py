@@ -16,10 +16,12 @@ from temporalio.service import RPCError
 
 from domain.events import event_adapter
 from overdue.clients.signing import SIGNATURE_HEADER, verify_signature
+from overdue.policy_file import load_policy
 from overdue.settings import Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect, is_temporal_unavailable
 from starter.intake import IntakeService
+from starter.selfhelp import create_router
 from starter.webhooks import (
     CallTaskPayload,
     SmsReceiptPayload,
@@ -80,6 +82,8 @@ def create_app(settings: Settings, service: IntakeService | None = None,
     app = FastAPI(title="overdue core-banking intake", version="1", lifespan=lifespan,
                   description="Receives core-banking events and drives each loan's "
                               "collections workflow.")
+    # Self-help pages carry the bank's contacts from the policy in force.
+    app.include_router(create_router(load_policy(settings.policy.path).bank))
     if service is not None:
         app.state.service = service
     if webhooks is not None:
