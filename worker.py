@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
 from activities.contacts import CallbackUrls, ContactActivities
+from activities.negotiation import NegotiationActivities
 from activities.policy import PolicyActivities
 from overdue.business_days import BusinessCalendar
 from overdue.clients.contact_centre import ContactCentreClient
@@ -30,11 +31,12 @@ from overdue.settings import Settings, get_settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow,)
+WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow, NegotiationWorkflow)
 
 
 @asynccontextmanager
@@ -56,7 +58,13 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
             CallbackUrls(sms_receipts=f"{public}/v1/webhooks/sms-receipts",
                          contact_centre=f"{public}/v1/webhooks/contact-centre"))
         cases = CaseActivities(sessions)
+        negotiation = NegotiationActivities(sessions, calendar)
         yield [
+            negotiation.load_loan_position,
+            negotiation.build_options,
+            negotiation.record_negotiation,
+            negotiation.record_negotiation_event,
+            negotiation.save_agreement,
             policy.load_policy,
             CalendarActivities(calendar).contact_instant,
             contacts.plan_contact,

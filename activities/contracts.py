@@ -112,3 +112,35 @@ class CaseRecord(ContractModel):
     closed: bool
     oldest_unpaid_due_date: date | None = None
     assigned_officer: str | None = None
+
+
+class LoanPositionRequest(ContractModel):
+    loan_id: str
+    arrears: Decimal
+    oldest_unpaid_due_date: date
+    next_due_date: date
+    as_of: date
+    penalty_uplift: Decimal
+    penalty_day_basis: int = 360
+
+
+class NegotiationRecord(ContractModel):
+    negotiation_id: str
+    loan_id: str
+    case_ref: str
+    round: int
+    negotiator: str
+    status: str
+    failure_reason: str | None
+    arrears: Decimal
+    ended: bool
+
+
+class NegotiationEventRecord(ContractModel):
+    negotiation_id: str
+    loan_id: str
+    sequence: int
+    kind: str
+    actor: str
+    at: datetime
+    detail: dict[str, object]

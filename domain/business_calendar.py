@@ -39,3 +39,12 @@ def nth_business_day_after(start: date, n: int, is_working_day: Callable[[date],
             if found == n:
                 return day
     raise CalendarError(f"no {n} working days within reach of {start}")
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day ``months`` later, clamped to the month's end (31 Jan + 1 = 28/29 Feb)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    last_day = (next_month - timedelta(days=1)).day
+    return date(year, month, min(day.day, last_day))

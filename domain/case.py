@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from domain.arrears import ArrearsPosition, MissedInstalment, arrears_position
 from domain.money import ZERO
+from domain.negotiation import NegotiationResult, PaymentNotice
 from domain.policy import Policy
 
 EventType = Literal["instalment.missed", "payment.received", "loan.closed", "hardship.flagged"]
 Stage = Literal["opened", "early", "negotiation", "closed"]
-Outcome = Literal["cured", "loan_closed", "no_arrears"]
+Outcome = Literal["cured", "restructured", "loan_closed", "no_arrears"]
 HardshipKind = Literal["illness", "unemployment", "disaster", "bereavement", "other"]
 CallOutcomeKind = Literal["promise_to_pay", "refused", "no_answer", "wrong_number", "dispute"]
 
@@ -160,6 +161,12 @@ class CaseState(CaseModel):
     call_outcomes: dict[str, CallOutcome] = Field(default_factory=dict)
     receipts: dict[str, ContactReceipt] = Field(default_factory=dict)
     escalation_at: datetime | None = None
+    negotiation_rounds: int = 0
+    consecutive_failed_negotiations: int = 0
+    negotiation_id: str | None = None
+    negotiation_results: list[NegotiationResult] = Field(default_factory=list)
+    pending_payments: list[PaymentNotice] = Field(default_factory=list)
+    """Payments to hand to the running negotiation round."""
 
     def position(self) -> ArrearsPosition:
         return arrears_position(
@@ -195,6 +202,10 @@ class CaseView(CaseModel):
     dispute_open: bool = False
     promise: PromiseState | None = None
     escalation_at: datetime | None = None
+    negotiation_id: str | None = None
+    negotiation_rounds: int = 0
+    consecutive_failed_negotiations: int = 0
+    negotiation_results: list[NegotiationResult] = Field(default_factory=list)
 
 
 class CaseOutcome(CaseModel):

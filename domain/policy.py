@@ -114,6 +114,33 @@ class EarlyStagePolicy(PolicyModel):
     """Dedicated service representatives for customers in special circumstances."""
 
 
+class NegotiationPolicy(PolicyModel):
+    """The negotiation stage: one-to-one work with the customer on a repayment plan."""
+
+    negotiators: list[str] = Field(min_length=1)
+    round_days: int = Field(default=21, ge=1, le=180)
+    """A round that reaches no agreement (and no kept promise) by then has failed."""
+    new_round_after_days: int = Field(default=7, ge=0, le=180)
+    max_rounds: int = Field(default=6, ge=1, le=50)
+    promise_max_days: int = Field(default=14, ge=1, le=90)
+    """How far ahead a promise to pay may be dated."""
+    plan_grace_days: int = Field(default=5, ge=0, le=60)
+    """A plan instalment unpaid this many days after its due date breaks the plan."""
+    probation_instalments: int = Field(default=6, ge=0, le=120)
+    """Plan instalments kept before the case closes as restructured and performing
+    (0: follow every instalment of the plan)."""
+    approval_threshold: Decimal = Field(default=Decimal("50000"), ge=0)
+    """An agreement over this amount (or waiving penalty interest) needs a second
+    officer's approval (maker-checker)."""
+    max_extension_months: int = Field(default=60, ge=0, le=360)
+    max_agreement_months: int = Field(default=60, ge=1, le=360)
+    """CBRC credit-card rule Art. 70: an individual instalment agreement runs at most 5 years."""
+    max_spread_instalments: int = Field(default=12, ge=1, le=60)
+    max_debt_service_ratio: Decimal = Field(default=Decimal("0.50"), gt=0, le=1)
+    short_term_max_months: int = Field(default=6, ge=1, le=60)
+    """Hardship expected to end within this many months is short-term."""
+
+
 class ContactRulesPolicy(PolicyModel):
     """Customer-protection limits applied before every contact (CBA 2026 guideline)."""
 
@@ -176,6 +203,7 @@ class Policy(PolicyModel):
     case: CasePolicy = CasePolicy()
     reminders: ReminderPolicy
     early_stage: EarlyStagePolicy
+    negotiation: NegotiationPolicy
     contact_rules: ContactRulesPolicy = ContactRulesPolicy()
     channels: ChannelsPolicy = ChannelsPolicy()
     buckets: list[BucketRule] = Field(min_length=1)

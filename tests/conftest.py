@@ -164,12 +164,16 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
         await engine.dispose()
 
 
-def policy_variant(tmp_path: Path, *, time_scale: int = 1, version: str | None = None) -> Path:
-    """The shipped default policy with a faster clock, for tests on the real dev server."""
+def policy_variant(tmp_path: Path, *, time_scale: int = 1, version: str | None = None,
+                   replace: dict[str, str] | None = None) -> Path:
+    """The shipped default policy with changes (each ``replace`` key must occur once)."""
     text = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
     text = text.replace("time_scale = 1\n", f"time_scale = {time_scale}\n")
     if version:
         text = text.replace('version = "2026.11-1"', f'version = "{version}"')
+    for old, new in (replace or {}).items():
+        assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the policy"
+        text = text.replace(old, new)
     path = tmp_path / f"policy-{uuid.uuid4().hex[:6]}.toml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -14,8 +14,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.histories.record import PATHS, record
+from tests.histories.record import CHILDREN, PATHS, record
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -23,12 +24,13 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[LoanDelinquencyWorkflow], workflow_runner=workflow_runner(),
+    return Replayer(workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow],
+                    workflow_runner=workflow_runner(),
                     data_converter=pydantic_data_converter)
 
 
 def test_every_main_path_has_a_recorded_history() -> None:
-    assert {path.stem for path in RECORDED} >= set(PATHS)
+    assert {path.stem for path in RECORDED} >= set(PATHS) | set(CHILDREN.values())
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.business_calendar import nth_business_day_after
@@ -126,6 +127,23 @@ class Case:
                 json={"outcome": outcome, "agent": "agent-007", **extra})
             assert response.status_code == 200, response.text
 
+    async def terminate_leftovers(self) -> None:
+        """A test that leaves a case running would stall time skipping for the next ones:
+        its timers fire with no worker left to take their tasks."""
+        if not self.loan_id:
+            return
+        # Children first: terminating the parent first would send them a cancellation
+        # that no worker is left to process.
+        ids = [f"negotiation-{self.loan_id}-{n}" for n in range(1, 10)] + [
+            workflow_id_for(self.loan_id)]
+        for workflow_id in ids:
+            handle = self.env.client.get_workflow_handle(workflow_id)
+            try:
+                if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await handle.terminate(reason="test finished")
+            except RPCError:
+                continue
+
     async def until(self, probe: Callable[[], Awaitable[bool]], timeout: float = 15) -> None:
         """Wait in real time (case time stands still) for callbacks and activities."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -142,8 +160,10 @@ async def case(ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
                              task_queue=f"tq-{uuid.uuid4()}")
     async with case_worker(ts_env.client, settings), \
             serve_intake(settings, ts_env.client, sessions):
-        yield Case(ts_env, intake_for(ts_env.client, sessions, settings), settings, outside,
-                   sessions)
+        case = Case(ts_env, intake_for(ts_env.client, sessions, settings), settings, outside,
+                    sessions)
+        yield case
+        await case.terminate_leftovers()
 
 
 async def test_ladder_sms_email_call_then_promise_kept_cures(case: Case) -> None:

@@ -15,11 +15,14 @@ negotiation.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
@@ -32,11 +35,13 @@ with workflow.unsafe.imports_passed_through():
         ContactOutcome,
         ContactPlan,
         LoadPolicyRequest,
+        LoanPositionRequest,
         PlanContactRequest,
         RepresentativeAssigned,
         SendReminderRequest,
     )
     from domain.arrears import days_past_due
+    from domain.business_calendar import add_months
     from domain.case import (
         QUERY_STATE,
         SIGNAL_CALL_OUTCOME,
@@ -64,6 +69,15 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.contact_rules import Channel
     from domain.money import format_amount
+    from domain.negotiation import (
+        SIGNAL_PAYMENT,
+        WORKFLOW_NEGOTIATION,
+        LoanPositionView,
+        NegotiationInput,
+        NegotiationResult,
+        PaymentNotice,
+        negotiation_id_for,
+    )
     from domain.policy import Policy, ReminderStep
     from workflows import search_attributes as sa
 
@@ -112,6 +126,10 @@ class LoanDelinquencyWorkflow:
             s.paid_total += event.amount
             self._note_response()
             self._settle_promise()
+            if s.negotiation_id is not None:
+                s.pending_payments.append(PaymentNotice(
+                    event_id=event.event_id, amount=event.amount,
+                    value_date=event.value_date or event.occurred_at.date()))
         elif event.type == "loan.closed":
             s.closure_reason = event.closure_reason or "closed"
         elif event.type == "hardship.flagged":
@@ -163,7 +181,10 @@ class LoanDelinquencyWorkflow:
             contacts=list(s.contacts), next_step=s.next_step, next_step_at=s.next_step_at,
             case_time=self._case_now() if s.clock_anchor_real else None,
             hardship=s.hardship, dispute_open=s.dispute_open, promise=s.promise,
-            escalation_at=s.escalation_at,
+            escalation_at=s.escalation_at, negotiation_id=s.negotiation_id,
+            negotiation_rounds=s.negotiation_rounds,
+            consecutive_failed_negotiations=s.consecutive_failed_negotiations,
+            negotiation_results=list(s.negotiation_results),
         )
 
     # --- the case -----------------------------------------------------------------------
@@ -208,6 +229,10 @@ class LoanDelinquencyWorkflow:
             if s.stage in ("opened", "early"):
                 await self._early_stage(policy)
             if not self._resolved() and s.stage == "negotiation":
+                if await self._negotiation_stage(policy):
+                    done = await self._finish("restructured")
+                    assert done is not None
+                    return done
                 await workflow.wait_condition(
                     lambda: self._resolved() or workflow.info().is_continue_as_new_suggested())
             if not self._resolved():
@@ -378,6 +403,90 @@ class LoanDelinquencyWorkflow:
                 self._settle_promise()
         return True
 
+    # --- negotiation stage --------------------------------------------------------------
+
+    async def _negotiation_stage(self, policy: Policy) -> bool:
+        """Negotiation rounds, each a child workflow; True when an agreed plan performed.
+
+        A round fails when the customer refuses, stays silent, or breaks a plan or promise;
+        failures in a row are counted (a success resets the count) and a new round starts
+        after the policy's pause, up to the policy's number of rounds.
+        """
+        s = self._s
+        rules = policy.negotiation
+        while not self._resolved() and s.negotiation_rounds < rules.max_rounds:
+            if s.negotiation_results and s.negotiation_results[-1].status == "failed":
+                pause_until = self._case_now() + timedelta(days=rules.new_round_after_days)
+                s.next_step, s.next_step_at = "next negotiation round", pause_until
+                self._describe()
+                if await self._wait_until(pause_until, "pause before the next negotiation round"):
+                    return False
+            result = await self._negotiation_round(policy)
+            s.negotiation_results.append(result)
+            if result.status == "kept":
+                s.consecutive_failed_negotiations = 0
+                return True
+            if result.status == "failed":
+                s.consecutive_failed_negotiations += 1
+            else:
+                s.consecutive_failed_negotiations = 0
+            await self._publish()
+        return False
+
+    async def _negotiation_round(self, policy: Policy) -> NegotiationResult:
+        s = self._s
+        position = s.position()
+        assert position.oldest_unpaid_due_date is not None
+        round_number = s.negotiation_rounds + 1
+        # The next instalment not yet due: monthly after the last one core banking reported.
+        last_due, today = max(m.due_date for m in s.missed), self._case_date()
+        months = 1
+        while add_months(last_due, months) <= today:
+            months += 1
+        loan_position = await workflow.execute_activity(
+            "load_loan_position",
+            LoanPositionRequest(loan_id=s.loan_id, arrears=position.arrears,
+                                oldest_unpaid_due_date=position.oldest_unpaid_due_date,
+                                next_due_date=add_months(last_due, months),
+                                as_of=today, penalty_uplift=policy.penalty.uplift),
+            result_type=LoanPositionView, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY, summary="loan position for the negotiation")
+        negotiators = policy.negotiation.negotiators
+        negotiator = negotiators[zlib.crc32(f"{s.loan_id}:{round_number}".encode())
+                                 % len(negotiators)]
+        assert s.clock_anchor_real is not None and s.clock_anchor_case is not None
+        child_id = negotiation_id_for(s.loan_id, round_number)
+        child = await workflow.start_child_workflow(
+            WORKFLOW_NEGOTIATION,
+            NegotiationInput(loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id,
+                             round=round_number, policy=policy, position=loan_position,
+                             arrears=position.arrears, clock_anchor_real=s.clock_anchor_real,
+                             clock_anchor_case=s.clock_anchor_case, negotiator=negotiator),
+            id=child_id, result_type=NegotiationResult,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"Negotiation round {round_number} for loan {s.loan_id}")
+        s.negotiation_rounds = round_number
+        s.negotiation_id = child_id
+        s.pending_payments.clear()
+        s.next_step, s.next_step_at = f"negotiation round {round_number} ({negotiator})", None
+        await self._publish(officer=negotiator)
+        while not child.done():
+            await workflow.wait_condition(
+                lambda: child.done() or bool(s.pending_payments)
+                or s.closure_reason is not None)
+            while s.pending_payments and not child.done():
+                await child.signal(SIGNAL_PAYMENT, s.pending_payments.pop(0))
+            if s.closure_reason is not None and not child.done():
+                child.cancel()
+                break
+        try:
+            result: NegotiationResult = await child
+        except ChildWorkflowError:
+            result = NegotiationResult(round=round_number, status="cancelled")
+        s.negotiation_id = None
+        s.next_step, s.next_step_at = None, None
+        return result
+
     # --- holds: special circumstances, disputes, promises to pay ------------------------
 
     def _on_hold(self) -> bool:
@@ -516,7 +625,8 @@ class LoanDelinquencyWorkflow:
         if s.hardship is not None and s.hardship.active:
             s.hardship.active, s.hardship.outcome = False, f"case {outcome}"
         await self._publish()
-        still_holds = (outcome == "loan_closed" or s.closure_reason is not None
+        still_holds = (outcome in ("loan_closed", "restructured")
+                       or s.closure_reason is not None
                        or (outcome == "cured" and not s.position().in_arrears)
                        or (outcome == "no_arrears" and not s.missed))
         if not still_holds:
@@ -602,14 +712,15 @@ class LoanDelinquencyWorkflow:
 
     # --- what ops see -------------------------------------------------------------------
 
-    async def _publish(self) -> None:
+    async def _publish(self, officer: str | None = None) -> None:
         """Stage change: search attributes, UI details and the database mirror."""
         s = self._s
         assert s.policy is not None
         position = s.position()
         dpd = self._days_past_due()
         bucket = s.policy.bucket_for(dpd)
-        officer = s.hardship.representative if s.hardship and s.hardship.active else None
+        if officer is None and s.hardship is not None and s.hardship.active:
+            officer = s.hardship.representative
         workflow.upsert_search_attributes([
             sa.LOAN_ID.value_set(s.loan_id),
             sa.CASE_STAGE.value_set(s.outcome or s.stage),
@@ -654,8 +765,14 @@ class LoanDelinquencyWorkflow:
         if s.promise is not None and s.promise.status == "open":
             lines.append(f"**Promise to pay:** {format_amount(s.promise.amount, currency)} "
                          f"by {s.promise.due.isoformat()}")
+        if s.negotiation_rounds:
+            lines.append(f"**Negotiation:** round {s.negotiation_rounds}"
+                         + (f" ({s.negotiation_id})" if s.negotiation_id else "")
+                         + f", {s.consecutive_failed_negotiations} failed in a row")
         if s.next_step and s.next_step_at:
             lines.append(f"**Next step:** {s.next_step} at {s.next_step_at.isoformat()}")
+        elif s.next_step:
+            lines.append(f"**Next step:** {s.next_step}")
         workflow.set_current_details("\n\n".join(lines))
 
 

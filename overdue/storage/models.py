@@ -167,3 +167,77 @@ class CoreBankingEventRecord(Base):
     workflow_id: Mapped[str] = mapped_column(String(100))
     payload_sha256: Mapped[str] = mapped_column(String(64))
     business_date: Mapped[date | None] = mapped_column(Date)
+
+
+class Negotiation(Base):
+    """One negotiation round of a case: who negotiates, how it ended."""
+
+    __tablename__ = "negotiations"
+
+    negotiation_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str] = mapped_column(String(200))
+    round: Mapped[int] = mapped_column(Integer)
+    negotiator: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    """open, awaiting_approval, following, kept, failed, cured, cancelled."""
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
+    arrears_at_start: Mapped[Decimal]
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class NegotiationEvent(Base):
+    """Every step of a negotiation (assessment, proposal, answer, approval, promise),
+    in order: the full history of revisions."""
+
+    __tablename__ = "negotiation_events"
+
+    event_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    negotiation_id: Mapped[str] = mapped_column(String(120), index=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]]
+
+
+class Agreement(Base):
+    """An accepted repayment plan with its schedule."""
+
+    __tablename__ = "agreements"
+
+    agreement_id: Mapped[str] = mapped_column(String(140), primary_key=True)
+    negotiation_id: Mapped[str] = mapped_column(String(120), index=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    option_kind: Mapped[str] = mapped_column(String(32))
+    params: Mapped[dict[str, Any]]
+    new_instalment: Mapped[Decimal]
+    total_cost: Mapped[Decimal]
+    instalments: Mapped[int] = mapped_column(Integer)
+    schedule: Mapped[dict[str, Any]]
+    """{"rows": [{number, due_date, principal, interest, arrears, fees, total, balance}]}."""
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    """following, kept, broken."""
+    agreed_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class PromiseToPay(Base):
+    __tablename__ = "promises_to_pay"
+
+    promise_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(32))
+    """call (contact-centre outcome) or officer."""
+    made_by: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[Decimal]
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    """open, kept, broken."""
+    received: Mapped[Decimal]
+    made_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]

@@ -29,7 +29,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def insert_for_dialect(session: AsyncSession, table: Any) -> Any:
     """INSERT ... ON CONFLICT for the session's dialect (both dialects share the API)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
@@ -55,7 +55,7 @@ async def record_event(session: AsyncSession, event: AnyEvent, workflow_id: str,
                        digest: str, loan_id: str) -> EventReceipt:
     """Store the event id once. A re-delivery finds the first record and reports its state."""
     now = utcnow()
-    stmt = _insert(session, CoreBankingEventRecord).values(
+    stmt = insert_for_dialect(session, CoreBankingEventRecord).values(
         event_id=event.event_id, type=event.type, loan_id=loan_id,
         occurred_at=event.occurred_at, received_at=now, status="received", delivered_at=None,
         workflow_id=workflow_id, payload_sha256=digest,
@@ -87,7 +87,8 @@ async def upsert_snapshot(session: AsyncSession, event: InstalmentMissed) -> Non
         sms_consent=c.sms_consent, email_consent=c.email_consent,
         phone_consent=c.phone_consent, updated_at=now,
     )
-    stmt = _insert(session, Customer).values(customer_id=c.customer_id, **customer_values)
+    stmt = insert_for_dialect(session, Customer).values(customer_id=c.customer_id,
+                                                         **customer_values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["customer_id"],
                                                      set_=customer_values))
     loan = event.loan
@@ -97,7 +98,7 @@ async def upsert_snapshot(session: AsyncSession, event: InstalmentMissed) -> Non
         annual_rate=loan.annual_rate, instalment_amount=loan.instalment_amount,
         remaining_instalments=loan.remaining_instalments, updated_at=now,
     )
-    stmt = _insert(session, Loan).values(loan_id=loan.loan_id, **loan_values)
+    stmt = insert_for_dialect(session, Loan).values(loan_id=loan.loan_id, **loan_values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["loan_id"],
                                                      set_=loan_values))
 
@@ -176,7 +177,7 @@ async def responsive_channels(session: AsyncSession, customer_id: str) -> list[s
 async def record_decision(session: AsyncSession, *, key: str, loan_id: str, step: str,
                           channel: str | None, planned_for: datetime, allowed: bool,
                           reason: str, next_allowed_at: datetime | None, detail: str) -> None:
-    stmt = _insert(session, ContactDecisionRecord).values(
+    stmt = insert_for_dialect(session, ContactDecisionRecord).values(
         decision_key=key, loan_id=loan_id, step=step, channel=channel,
         planned_for=planned_for, decided_at=utcnow(), allowed=allowed, reason=reason,
         next_allowed_at=next_allowed_at, detail=detail,
@@ -238,7 +239,7 @@ async def claim_contact_attempt(session: AsyncSession, *, key: str, loan_id: str
     """Create the attempt for ``key`` or return the existing one, counting this try."""
     now = utcnow()
     masked = mask_email(recipient) if channel == "email" else mask_phone(recipient)
-    stmt = _insert(session, ContactAttempt).values(
+    stmt = insert_for_dialect(session, ContactAttempt).values(
         idempotency_key=key, loan_id=loan_id, step=step, channel=channel, template=template,
         locale=locale, recipient_masked=masked, recipient_key=recipient_hash, status="pending",
         scheduled_for=scheduled_for, first_attempt_at=now, last_attempt_at=now, tries=0,
@@ -263,14 +264,15 @@ async def upsert_case(session: AsyncSession, *, case_ref: str, loan_id: str, wor
                   closed_at=now if closed else None,
                   oldest_unpaid_due_date=oldest_unpaid_due_date,
                   assigned_officer=assigned_officer)
-    stmt = _insert(session, CollectionCase).values(case_ref=case_ref, opened_at=now, **values)
+    stmt = insert_for_dialect(session, CollectionCase).values(case_ref=case_ref, opened_at=now,
+                                                               **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=values))
 
 
 async def record_assignment(session: AsyncSession, *, key: str, loan_id: str, case_ref: str,
                             representative: str, hardship: str, flagged_by: str,
                             follow_up_task_id: str | None) -> RepresentativeAssignment:
-    stmt = _insert(session, RepresentativeAssignment).values(
+    stmt = insert_for_dialect(session, RepresentativeAssignment).values(
         assignment_key=key, loan_id=loan_id, case_ref=case_ref, representative=representative,
         hardship=hardship, flagged_by=flagged_by, assigned_at=utcnow(),
         follow_up_task_id=follow_up_task_id,

@@ -14,7 +14,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,14 @@ from activities.contracts import (
     ContactOutcome,
     ContactPlan,
     LoadPolicyRequest,
+    LoanPositionRequest,
+    NegotiationEventRecord,
+    NegotiationRecord,
     PlanContactRequest,
     RepresentativeAssigned,
     SendReminderRequest,
 )
+from activities.negotiation import NegotiationActivities
 from domain.case import (
     CallOutcome,
     CaseInput,
@@ -47,11 +51,23 @@ from domain.case import (
     RepresentativeUpdate,
     workflow_id_for,
 )
+from domain.negotiation import (
+    AgreementView,
+    AnswerInput,
+    AssessmentInput,
+    IncomeInput,
+    LoanPositionView,
+    NegotiationState,
+    Proposal,
+    ProposeInput,
+    negotiation_id_for,
+)
 from domain.policy import Policy
 from overdue.business_days import BusinessCalendar
 from overdue.policy_file import load_policy
 from tests.factories import closed_event, missed_event, new_loan_id, payment_event
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
+from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
 
 HERE = Path(__file__).resolve().parent
@@ -105,7 +121,32 @@ async def record_case_stub(_: CaseRecord) -> None:
     return None
 
 
-STUBS = [load_policy_stub, plan_contact_stub, send_sms_stub, send_email_stub,
+@activity.defn(name="load_loan_position")
+async def load_loan_position_stub(request: LoanPositionRequest) -> LoanPositionView:
+    return LoanPositionView(
+        outstanding_principal=Decimal("36000.00"), annual_rate=Decimal("0.0435"),
+        remaining_instalments=18, current_instalment=Decimal("2067.36"),
+        next_due_date=request.next_due_date, arrears_principal=request.arrears,
+        arrears_interest=Decimal("0.00"), penalty_interest=Decimal("5.00"))
+
+
+@activity.defn(name="record_negotiation")
+async def record_negotiation_stub(_: NegotiationRecord) -> None:
+    return None
+
+
+@activity.defn(name="record_negotiation_event")
+async def record_negotiation_event_stub(_: NegotiationEventRecord) -> None:
+    return None
+
+
+@activity.defn(name="save_agreement")
+async def save_agreement_stub(_: AgreementView) -> None:
+    return None
+
+
+STUBS = [load_loan_position_stub, record_negotiation_stub, record_negotiation_event_stub,
+         save_agreement_stub, load_policy_stub, plan_contact_stub, send_sms_stub, send_email_stub,
          create_call_task_stub, assign_representative_stub, close_assignment_stub,
          record_case_stub]
 
@@ -186,6 +227,33 @@ async def hardship_then_promise_kept(env: WorkflowEnvironment, tq: str
     return handle
 
 
+async def negotiated_plan_kept(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """Escalation, a negotiation round (assessment, proposal, acceptance), plan kept."""
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    handle = await start(env.client, tq, loan_id,
+                         missed_event(loan_id, (now - timedelta(days=1)).date(), "600.00", now))
+    await env.sleep(timedelta(days=33))
+    child = env.client.get_workflow_handle(negotiation_id_for(loan_id, 1))
+    state: NegotiationState = await child.query("negotiation_state",
+                                                result_type=NegotiationState)
+    officer = state.negotiator
+    await child.execute_update("record_assessment", AssessmentInput(
+        officer=officer, incomes=[IncomeInput(source="salary", monthly_amount=Decimal("8000"))],
+        expected_recovery_months=2))
+    proposal: Proposal = await child.execute_update(
+        "propose_options", ProposeInput(officer=officer), result_type=Proposal)
+    await child.execute_update("record_customer_answer", AnswerInput(
+        proposal_id=1, answer="accept", option_index=0, recorded_by=officer))
+    for row in proposal.options[0].schedule[:6]:
+        pay_at = datetime.combine(row.due_date, time(12), tzinfo=UTC)
+        await env.sleep(max(timedelta(0), pay_at - await env.get_current_time()))
+        await handle.signal("core_banking_event", payment_event(
+            loan_id, str(row.total), now).case_event())
+    await handle.result()
+    return handle
+
+
 async def no_arrears(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     now = await env.get_current_time()
     loan_id = new_loan_id()
@@ -202,31 +270,43 @@ PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[A
     "loan_delinquency_no_arrears": no_arrears,
     "loan_delinquency_escalated_then_closed": escalated_then_closed,
     "loan_delinquency_hardship_then_promise_kept": hardship_then_promise_kept,
+    "loan_delinquency_negotiated_plan_kept": negotiated_plan_kept,
 }
+CHILDREN = {"loan_delinquency_negotiated_plan_kept": "negotiation_round_plan_kept"}
 
 
 async def record(out_dir: Path, test_server: Path, names: list[str] | None = None
                  ) -> list[Path]:
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server), data_converter=pydantic_data_converter)
+    """Each path on a fresh time-skipping server, so their clocks do not interfere."""
     written = []
-    try:
-        from tests.conftest import register_search_attributes
+    for name in names or list(PATHS):
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(test_server), data_converter=pydantic_data_converter)
+        try:
+            from tests.conftest import register_search_attributes
 
-        await register_search_attributes(env.client)
-        tq = f"record-{uuid.uuid4()}"
-        calendar = CalendarActivities(BusinessCalendar.load(POLICY.parent / "none.toml"))
-        async with Worker(env.client, task_queue=tq, workflows=[LoanDelinquencyWorkflow],
-                          activities=[*STUBS, calendar.contact_instant],
-                          workflow_runner=workflow_runner()):
-            for name in names or list(PATHS):
+            await register_search_attributes(env.client)
+            tq = f"record-{uuid.uuid4()}"
+            business = BusinessCalendar.load(POLICY.parent / "none.toml")
+            calendar = CalendarActivities(business)
+            negotiation = NegotiationActivities(None, business)  # type: ignore[arg-type]
+            async with Worker(env.client, task_queue=tq,
+                              workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow],
+                              activities=[*STUBS, calendar.contact_instant,
+                                          negotiation.build_options],
+                              workflow_runner=workflow_runner()):
                 handle = await PATHS[name](env, tq)
-                history = await handle.fetch_history()
                 path = out_dir / f"{name}.json"
-                path.write_text(history.to_json(), encoding="utf-8")
+                path.write_text((await handle.fetch_history()).to_json(), encoding="utf-8")
                 written.append(path)
-    finally:
-        await env.shutdown()
+                if name in CHILDREN:
+                    loan_id = handle.id.removeprefix("loan-")
+                    child = env.client.get_workflow_handle(negotiation_id_for(loan_id, 1))
+                    path = out_dir / f"{CHILDREN[name]}.json"
+                    path.write_text((await child.fetch_history()).to_json(), encoding="utf-8")
+                    written.append(path)
+        finally:
+            await env.shutdown()
     return written
 
 
