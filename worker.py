@@ -65,6 +65,7 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
             negotiation.record_negotiation,
             negotiation.record_negotiation_event,
             negotiation.save_agreement,
+            negotiation.record_promise,
             policy.load_policy,
             CalendarActivities(calendar).contact_instant,
             contacts.plan_contact,

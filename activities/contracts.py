@@ -144,3 +144,14 @@ class NegotiationEventRecord(ContractModel):
     actor: str
     at: datetime
     detail: dict[str, object]
+
+
+class PromiseRecord(ContractModel):
+    promise_key: str
+    loan_id: str
+    source: str
+    made_by: str
+    amount: Decimal
+    due_date: date
+    status: str
+    received: Decimal

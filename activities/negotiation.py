@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.contracts import LoanPositionRequest, NegotiationEventRecord, NegotiationRecord
+from activities.contracts import (
+    LoanPositionRequest,
+    NegotiationEventRecord,
+    NegotiationRecord,
+    PromiseRecord,
+)
 from domain import restructuring as rs
 from domain.business_calendar import nth_business_day_after
 from domain.calculator import penalty_interest
@@ -169,6 +174,13 @@ class NegotiationActivities:
     async def record_negotiation_event(self, event: NegotiationEventRecord) -> None:
         async with self._sessions() as session:
             await records.insert_event(session, event)
+            await session.commit()
+
+    @activity.defn(name="record_promise")
+    async def record_promise(self, record: PromiseRecord) -> None:
+        """Promises to pay from calls and officers, and whether they were kept."""
+        async with self._sessions() as session:
+            await records.upsert_promise(session, record)
             await session.commit()
 
     @activity.defn(name="save_agreement")

@@ -125,6 +125,10 @@ class PromiseState(CaseModel):
     paid_before: Decimal
     """What had been paid when the promise was made; the promise counts payments after."""
     status: Literal["open", "kept", "broken"] = "open"
+    key: str = ""
+    made_by: str = "contact-centre"
+    recorded_status: str | None = None
+    """The status last written to the database."""
 
 
 class CaseState(CaseModel):

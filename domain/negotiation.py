@@ -222,6 +222,8 @@ class PromiseView(NegotiationModel):
     made_at: datetime
     paid_before: Decimal
     status: Literal["open", "kept", "broken"] = "open"
+    key: str = ""
+    recorded_status: str | None = None
 
 
 class HistoryEntry(NegotiationModel):

@@ -37,7 +37,7 @@ from domain.negotiation import (
     ProposeInput,
     negotiation_id_for,
 )
-from overdue.storage.models import Agreement, Negotiation, NegotiationEvent
+from overdue.storage.models import Agreement, Negotiation, NegotiationEvent, PromiseToPay
 from tests.conftest import (
     BIN,
     Outside,
@@ -286,3 +286,11 @@ async def test_promise_to_pay_kept_or_broken_when_the_date_passes(case: Case,
         finished = await state(handle)
         assert finished.promises[0].status == "broken"
         assert (finished.status, finished.failure_reason) == ("failed", "promise_broken")
+
+    async def recorded() -> bool:
+        async with case.sessions() as session:
+            row = (await session.execute(select(PromiseToPay).where(
+                PromiseToPay.loan_id == case.loan_id))).scalar_one_or_none()
+        return row is not None and row.status == ("kept" if kept else "broken")
+
+    await case.until(recorded)

@@ -29,6 +29,7 @@ from overdue.storage.models import (
     CollectionCase,
     ContactAttempt,
     ContactDecisionRecord,
+    PromiseToPay,
     RepresentativeAssignment,
 )
 from starter.intake import IntakeService
@@ -205,6 +206,11 @@ async def test_ladder_sms_email_call_then_promise_kept_cures(case: Case) -> None
         ("phone-call", "phone", "sent")]
     call = (await case.attempts())[-1]
     assert (call.answered, call.outcome) == (True, "promise_to_pay")
+    async with case.sessions() as session:
+        promise = (await session.execute(select(PromiseToPay).where(
+            PromiseToPay.loan_id == case.loan_id))).scalar_one()
+    assert (promise.source, promise.status, promise.amount, promise.received, promise.made_by) == (
+        "call", "kept", Decimal("1234.56"), Decimal("1234.56"), "agent-007")
 
 
 async def test_partial_payment_updates_the_next_message(case: Case) -> None:

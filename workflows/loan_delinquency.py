@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         LoadPolicyRequest,
         LoanPositionRequest,
         PlanContactRequest,
+        PromiseRecord,
         RepresentativeAssigned,
         SendReminderRequest,
     )
@@ -68,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
         RepresentativeUpdate,
     )
     from domain.contact_rules import Channel
-    from domain.money import format_amount
+    from domain.money import ZERO, format_amount
     from domain.negotiation import (
         SIGNAL_PAYMENT,
         WORKFLOW_NEGOTIATION,
@@ -398,9 +399,12 @@ class LoanDelinquencyWorkflow:
             if (call.outcome == "promise_to_pay" and call.promise_amount is not None
                     and call.promise_date is not None):
                 s.promise = PromiseState(amount=call.promise_amount, due=call.promise_date,
-                                         made_at=self._case_now(), paid_before=s.paid_total)
+                                         made_at=self._case_now(), paid_before=s.paid_total,
+                                         key=f"{contact_key}:promise",
+                                         made_by=call.agent or "contact-centre")
                 s.promises.append(s.promise)
                 self._settle_promise()
+                await self._record_promises()
         return True
 
     # --- negotiation stage --------------------------------------------------------------
@@ -528,7 +532,24 @@ class LoanDelinquencyWorkflow:
         if s.hardship is not None and not s.hardship.active and s.hardship.outcome \
                 and s.hardship.representative is not None and s.hardship.follow_up_task_id:
             await self._close_assignment(s.hardship)
+        await self._record_promises()
         return self._resolved()
+
+    async def _record_promises(self) -> None:
+        """Write promises whose status the database does not have yet."""
+        s = self._s
+        for promise in s.promises:
+            if promise.recorded_status == promise.status:
+                continue
+            await workflow.execute_activity(
+                "record_promise",
+                PromiseRecord(promise_key=promise.key, loan_id=s.loan_id, source="call",
+                              made_by=promise.made_by, amount=promise.amount,
+                              due_date=promise.due, status=promise.status,
+                              received=max(s.paid_total - promise.paid_before, ZERO)),
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+                summary=f"promise to pay {promise.status}")
+            promise.recorded_status = promise.status
 
     async def _assign_representative(self, hardship: HardshipState, policy: Policy) -> None:
         s = self._s
@@ -624,6 +645,8 @@ class LoanDelinquencyWorkflow:
         s.next_step, s.next_step_at = None, None
         if s.hardship is not None and s.hardship.active:
             s.hardship.active, s.hardship.outcome = False, f"case {outcome}"
+        self._settle_promise()
+        await self._record_promises()
         await self._publish()
         still_holds = (outcome in ("loan_closed", "restructured")
                        or s.closure_reason is not None

@@ -21,7 +21,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
 
-    from activities.contracts import NegotiationEventRecord, NegotiationRecord
+    from activities.contracts import NegotiationEventRecord, NegotiationRecord, PromiseRecord
     from domain.assessment import (
         AssessmentRules,
         AssetItem,
@@ -230,7 +230,9 @@ class NegotiationWorkflow:
     @workflow.update(name=UPDATE_PROMISE)
     def record_promise(self, command: PromiseInput) -> PromiseView:
         promise = PromiseView(amount=command.amount, due=command.due, made_by=command.officer,
-                              made_at=self._case_now(), paid_before=self._s.paid)
+                              made_at=self._case_now(), paid_before=self._s.paid,
+                              key=f"{self._s.negotiation_id}:promise:"
+                                  f"{len(self._s.promises) + 1}")
         self._s.promises.append(promise)
         self._log("promise", command.officer,
                   f"promise to pay {self._money(command.amount)} by {command.due.isoformat()}",
@@ -397,6 +399,19 @@ class NegotiationWorkflow:
             detail={"summary": summary, **(detail or {})}))
 
     async def _flush_events(self) -> None:
+        for promise in self._s.promises:
+            if promise.recorded_status != promise.status:
+                await workflow.execute_activity(
+                    "record_promise",
+                    PromiseRecord(promise_key=promise.key, loan_id=self._in.loan_id,
+                                  source="officer", made_by=promise.made_by,
+                                  amount=promise.amount, due_date=promise.due,
+                                  status=promise.status,
+                                  received=max(self._s.paid - promise.paid_before,
+                                               Decimal("0.00"))),
+                    start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
+                    summary=f"promise to pay {promise.status}")
+                promise.recorded_status = promise.status
         while self._pending_events:
             event = self._pending_events.pop(0)
             await workflow.execute_activity(

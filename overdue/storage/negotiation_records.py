@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.contracts import NegotiationEventRecord, NegotiationRecord
+from activities.contracts import NegotiationEventRecord, NegotiationRecord, PromiseRecord
 from domain.negotiation import AgreementView
-from overdue.storage.models import Agreement, Negotiation, NegotiationEvent
+from overdue.storage.models import Agreement, Negotiation, NegotiationEvent, PromiseToPay
 from overdue.storage.repository import insert_for_dialect, utcnow
 
 
@@ -46,4 +46,16 @@ async def upsert_agreement(session: AsyncSession, agreement: AgreementView) -> N
         schedule={"rows": [row.model_dump(mode="json") for row in option.schedule]},
         proposed_by=agreement.proposed_by, agreed_at=agreement.agreed_at, **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["agreement_id"],
+                                                     set_=values))
+
+
+async def upsert_promise(session: AsyncSession, record: PromiseRecord) -> None:
+    now = utcnow()
+    values = dict(status=record.status, received=record.received,
+                  settled_at=now if record.status != "open" else None)
+    stmt = insert_for_dialect(session, PromiseToPay).values(
+        promise_key=record.promise_key, loan_id=record.loan_id, source=record.source,
+        made_by=record.made_by, amount=record.amount, due_date=record.due_date, made_at=now,
+        **values)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["promise_key"],
                                                      set_=values))

@@ -37,6 +37,7 @@ from activities.contracts import (
     NegotiationEventRecord,
     NegotiationRecord,
     PlanContactRequest,
+    PromiseRecord,
     RepresentativeAssigned,
     SendReminderRequest,
 )
@@ -145,10 +146,17 @@ async def save_agreement_stub(_: AgreementView) -> None:
     return None
 
 
-STUBS = [load_loan_position_stub, record_negotiation_stub, record_negotiation_event_stub,
-         save_agreement_stub, load_policy_stub, plan_contact_stub, send_sms_stub, send_email_stub,
-         create_call_task_stub, assign_representative_stub, close_assignment_stub,
-         record_case_stub]
+@activity.defn(name="record_promise")
+async def record_promise_stub(_: PromiseRecord) -> None:
+    return None
+
+
+STUBS = [
+    record_promise_stub, load_loan_position_stub, record_negotiation_stub,
+    record_negotiation_event_stub, save_agreement_stub, load_policy_stub, plan_contact_stub,
+    send_sms_stub, send_email_stub, create_call_task_stub, assign_representative_stub,
+    close_assignment_stub, record_case_stub,
+]
 
 
 async def start(client: Client, task_queue: str, loan_id: str, event: Any
