@@ -19,12 +19,24 @@ policy_app = typer.Typer(help="The collections policy file.", no_args_is_help=Tr
 case_app = typer.Typer(help="Collections cases.", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Local sandboxes of the outside world.", no_args_is_help=True)
 dev_app = typer.Typer(help="Local development stack.", no_args_is_help=True)
+negotiation_app = typer.Typer(help="Negotiation rounds (officers' commands).",
+                              no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(policy_app, name="policy")
 app.add_typer(case_app, name="case")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(dev_app, name="dev")
+app.add_typer(negotiation_app, name="negotiation")
+
+NEGOTIATION_COMMANDS = {
+    "assign": ("assign_negotiator", "AssignInput"),
+    "assess": ("record_assessment", "AssessmentInput"),
+    "propose": ("propose_options", "ProposeInput"),
+    "answer": ("record_customer_answer", "AnswerInput"),
+    "approve": ("approve_agreement", "ApprovalInput"),
+    "promise": ("record_promise", "PromiseInput"),
+}
 
 
 def _settings() -> Settings:
@@ -213,6 +225,76 @@ def case_dispute(
     asyncio.run(_signal_case(loan_id, SIGNAL_DISPUTE, DisputeUpdate(open=not resolved,
                                                                     by=officer)))
     typer.echo(f"loan {loan_id}: dispute {'resolved' if resolved else 'opened'} by {officer}")
+
+
+async def _current_negotiation(loan_id: str) -> str:
+    from domain.case import QUERY_STATE, CaseView, workflow_id_for
+    from overdue.temporal import connect
+
+    client = await connect(get_settings().temporal)
+    view: CaseView = await client.get_workflow_handle(workflow_id_for(loan_id)).query(
+        QUERY_STATE, result_type=CaseView)
+    if view.negotiation_id is None:
+        raise typer.BadParameter(f"loan {loan_id} has no negotiation round open "
+                                 f"(stage {view.stage})", param_hint="LOAN_ID")
+    return view.negotiation_id
+
+
+@negotiation_app.command("show")
+def negotiation_show(loan_id: str) -> None:
+    """The open round: negotiator, assessment, proposals with schedules, history."""
+    from domain.negotiation import QUERY_NEGOTIATION, NegotiationState
+    from overdue.temporal import connect
+
+    _settings()
+
+    async def go() -> str:
+        client = await connect(get_settings().temporal)
+        handle = client.get_workflow_handle(await _current_negotiation(loan_id))
+        state: NegotiationState = await handle.query(QUERY_NEGOTIATION,
+                                                     result_type=NegotiationState)
+        return state.model_dump_json(indent=2)
+
+    typer.echo(asyncio.run(go()))
+
+
+@negotiation_app.command("do")
+def negotiation_do(
+    loan_id: str,
+    command: Annotated[str, typer.Argument(help=", ".join(NEGOTIATION_COMMANDS))],
+    payload: Annotated[str, typer.Argument(help="The command's JSON, e.g. "
+                                                '\'{"officer": "neg-wang"}\'')],
+) -> None:
+    """Send an officer's command to the open round; a refused command says why."""
+    from pydantic import ValidationError
+    from temporalio.client import WorkflowUpdateFailedError
+
+    import domain.negotiation as negotiation
+    from overdue.temporal import connect
+
+    _settings()
+    if command not in NEGOTIATION_COMMANDS:
+        raise typer.BadParameter(f"one of {', '.join(NEGOTIATION_COMMANDS)}",
+                                 param_hint="COMMAND")
+    update, model_name = NEGOTIATION_COMMANDS[command]
+    try:
+        body = getattr(negotiation, model_name).model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
+                                 param_hint="PAYLOAD") from exc
+
+    async def go() -> str:
+        client = await connect(get_settings().temporal)
+        handle = client.get_workflow_handle(await _current_negotiation(loan_id))
+        result = await handle.execute_update(update, body)
+        return json.dumps(result, ensure_ascii=False, indent=2, default=str)
+
+    try:
+        typer.echo(asyncio.run(go()))
+    except WorkflowUpdateFailedError as exc:
+        typer.echo(f"refused: {exc.cause}", err=True)
+        raise typer.Exit(1) from exc
 
 
 @sandbox_app.command("smtp")
