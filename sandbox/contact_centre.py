@@ -85,34 +85,36 @@ it starts serving.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import hashlib
-import json
-import os
 import re
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-import structlog
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field
 
+from sandbox.common import (
+    BearerAuth,
+    FaultPlan,
+    IdempotentStore,
+    error_response,
+    http_sandbox_main,
+    json_body,
+    serve_create,
+    serve_http_sandbox,
+    utc_now_iso,
+    validate_body,
+)
 from sandbox.sms_gateway import (
     E164,
-    MAX_IDEMPOTENCY_KEY_CHARS,
     CallbackDispatcher,
     CallbackStatus,
-    FaultPlan,
     callback_body,
     is_http_url,
 )
@@ -127,8 +129,6 @@ AMOUNT = re.compile(r"^(?:0|[1-9][0-9]{0,11})\.[0-9]{2}$")
 TaskKind = Literal["collection_call", "hardship_follow_up"]
 Outcome = Literal["promise_to_pay", "refused", "no_answer", "wrong_number", "dispute",
                   "handled"]
-
-log = structlog.get_logger(__name__)
 
 
 class _TaskIn(BaseModel):
@@ -178,6 +178,10 @@ class StoredTask:
     callback_status: str | None = None
     callback_attempts: int = 0
 
+    @property
+    def record_id(self) -> str:
+        return self.task_id
+
     def response(self) -> dict[str, Any]:
         """The answer to the creating request (also what a replay gets)."""
         return {"task_id": self.task_id, "status": "open"}
@@ -196,99 +200,27 @@ class StoredTask:
 
 @dataclass(slots=True)
 class _State:
-    store_path: Path | None
-    tasks: dict[str, StoredTask] = field(default_factory=dict)  # by id, oldest first
-    by_key: dict[str, StoredTask] = field(default_factory=dict)
+    tasks: IdempotentStore[StoredTask]
     faults: FaultPlan = field(default_factory=FaultPlan)
 
-    def load(self) -> None:
-        if self.store_path is None or not self.store_path.exists():
-            return
-        with self.store_path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    task = StoredTask(**json.loads(line))
-                except (ValueError, TypeError):
-                    # A crash mid-append leaves a torn last line.
-                    log.warning("cc sandbox: skipping unreadable store line", line=lineno)
-                    continue
-                self.tasks[task.task_id] = task  # a later line of the same task wins
-                self.by_key[task.idempotency_key] = task
-
-    def persist(self, task: StoredTask) -> None:
-        if self.store_path is not None:
-            self.store_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.store_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(asdict(task), ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-
-    def add(self, task: StoredTask) -> None:
-        self.persist(task)
-        self.tasks[task.task_id] = task
-        self.by_key[task.idempotency_key] = task
-
     def reset(self) -> None:
-        self.tasks.clear()
-        self.by_key.clear()
+        self.tasks.reset()
         self.faults = FaultPlan()
-        if self.store_path is not None and self.store_path.exists():
-            self.store_path.write_text("", encoding="utf-8")
-
-    def take_fault(self) -> FaultPlan | None:
-        if self.faults.fail_next <= 0:
-            return None
-        fault = self.faults.model_copy()
-        self.faults.fail_next -= 1
-        return fault
-
-
-def _error(status: int, code: str, message: str,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status,
-                        headers=headers)
-
-
-def _fingerprint(payload: dict[str, Any]) -> str:
-    canonical = json.dumps({k: v for k, v in payload.items() if v is not None},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-async def _json_object(request: Request) -> dict[str, Any] | JSONResponse:
-    try:
-        payload = json.loads(await request.body())
-    except ValueError:
-        return _error(400, "invalid_json", "request body is not valid JSON")
-    if not isinstance(payload, dict):
-        return _error(400, "invalid_request", "request body must be a JSON object")
-    return payload
-
-
-def _invalid_fields(exc: ValidationError) -> JSONResponse:
-    fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
-    return _error(400, "invalid_request", f"invalid or missing fields: {fields}")
 
 
 def _promise_error(completion: _CompletionIn) -> JSONResponse | None:
     amount, when = completion.promise_amount, completion.promise_date
     if completion.outcome != "promise_to_pay":
         if amount is not None or when is not None:
-            return _error(400, "unexpected_promise",
-                          "promise_amount and promise_date only go with promise_to_pay")
+            return error_response(400, "unexpected_promise",
+                                  "promise_amount and promise_date only go with promise_to_pay")
         return None
     if amount is None or when is None:
-        return _error(400, "missing_promise",
-                      "promise_to_pay needs promise_amount and promise_date")
+        return error_response(400, "missing_promise",
+                              "promise_to_pay needs promise_amount and promise_date")
     if not AMOUNT.fullmatch(amount) or Decimal(amount) <= 0:
-        return _error(400, "invalid_promise_amount",
-                      "promise_amount must be a decimal string with 2 decimals, above 0")
+        return error_response(400, "invalid_promise_amount",
+                              "promise_amount must be a decimal string with 2 decimals, above 0")
     return None
 
 
@@ -298,20 +230,21 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
     Outcome callbacks are sent by background tasks of the serving event loop; callbacks left
     ``pending`` in the store are resumed at startup (when lifespan events run).
     """
-    state = _State(store_path=store_path)
-    state.load()
-    expected_auth = f"Bearer {api_key}".encode()
+    state = _State(IdempotentStore(store_path, lambda data: StoredTask(**data),
+                                   name="cc sandbox"))
+    state.tasks.load()
+    auth = BearerAuth(api_key, realm="contact-centre")
     callbacks = CallbackDispatcher(api_key, name="cc sandbox")
 
     def send_callback(task: StoredTask) -> None:
         assert task.callback_url is not None
 
         def record(status: CallbackStatus, attempts: int) -> None:
-            if state.tasks.get(task.task_id) is not task:
+            if not state.tasks.holds(task):
                 return  # forgotten by DELETE /_sandbox/tasks meanwhile
             task.callback_status = status
             task.callback_attempts = attempts
-            state.persist(task)
+            state.tasks.persist(task)
 
         callbacks.dispatch(task.callback_url, lambda: callback_body(task.callback_payload()),
                            record, log_id=task.task_id,
@@ -319,7 +252,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        for task in state.tasks.values():
+        for task in state.tasks.records.values():
             if task.callback_status == "pending" and task.callback_url is not None:
                 send_callback(task)
         try:
@@ -330,35 +263,17 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
     app = FastAPI(title="Contact-centre sandbox", version="1.0.0", lifespan=lifespan)
 
     async def create(request: Request) -> Response:
-        key = request.headers.get("idempotency-key")
-        if key is None or not key.strip():
-            return _error(400, "missing_idempotency_key", "Idempotency-Key header is required")
-        if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-            return _error(400, "invalid_idempotency_key",
-                          f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters")
-        payload = await _json_object(request)
-        if isinstance(payload, JSONResponse):
-            return payload
-        try:
-            task_in = _TaskIn.model_validate(payload)
-        except ValidationError as exc:
-            return _invalid_fields(exc)
-
-        fingerprint = _fingerprint(payload)
-        previous = state.by_key.get(key)
-        if previous is not None:
-            if previous.fingerprint != fingerprint:
-                return _error(409, "idempotency_key_reused",
-                              "Idempotency-Key was already used with a different request body")
-            return JSONResponse(previous.response(), status_code=200,
-                                headers={"Idempotent-Replayed": "true"})
+        new = await state.tasks.new_request(request, _TaskIn)
+        if isinstance(new, JSONResponse):
+            return new
+        task_in = new.body
 
         if not E164.fullmatch(task_in.phone):
-            return _error(400, "invalid_number",
-                          "'phone' must be an E.164 number like +8613800138000")
+            return error_response(400, "invalid_number",
+                                  "'phone' must be an E.164 number like +8613800138000")
         if task_in.callback_url is not None and not is_http_url(task_in.callback_url):
-            return _error(400, "invalid_callback_url",
-                          "'callback_url' must be an absolute http(s) URL")
+            return error_response(400, "invalid_callback_url",
+                                  "'callback_url' must be an absolute http(s) URL")
 
         task = StoredTask(
             task_id=f"task_{uuid.uuid4().hex}", kind=task_in.kind,
@@ -366,67 +281,51 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
             customer_name=task_in.customer_name, locale=task_in.locale,
             script=task_in.script, due_by=task_in.due_by.isoformat(),
             callback_url=task_in.callback_url, assignee=task_in.assignee,
-            idempotency_key=key, fingerprint=fingerprint, created_at=_utc_now_iso())
-        state.add(task)
+            idempotency_key=new.key, fingerprint=new.fingerprint, created_at=utc_now_iso())
+        state.tasks.add(task)
         return JSONResponse(task.response(), status_code=201)
 
     @app.post("/v1/call-tasks")
     async def create_task(request: Request) -> Response:
-        auth = request.headers.get("authorization", "").encode()
-        if not secrets.compare_digest(auth, expected_auth):
-            return _error(401, "unauthorized", "missing or invalid API key",
-                          {"WWW-Authenticate": 'Bearer realm="contact-centre"'})
-        fault = state.take_fault()
-        if fault is None:
-            return await create(request)
-        if fault.status is None:  # slow: the work is done, the answer is late
-            response = await create(request)
-            await asyncio.sleep(fault.delay_seconds)
-            return response
-        if fault.after_accept:  # done, but the answer is lost
-            await create(request)
-        await asyncio.sleep(fault.delay_seconds)
-        headers = {"Retry-After": "1"} if fault.status in (429, 503) else None
-        return _error(fault.status, "sandbox_fault", "fault injected by the sandbox", headers)
+        return await serve_create(request, create, auth=auth, faults=state.faults)
 
     @app.get("/v1/call-tasks", response_model=None)
     async def list_tasks(status: str | None = None, reference: str | None = None,
                          assignee: str | None = None) -> list[dict[str, Any]] | JSONResponse:
         if status not in (None, "open", "completed"):
-            return _error(400, "invalid_request", "status must be 'open' or 'completed'")
-        return [t.public() for t in state.tasks.values()
+            return error_response(400, "invalid_request", "status must be 'open' or 'completed'")
+        return [t.public() for t in state.tasks.records.values()
                 if (status is None or t.status == status)
                 and (reference is None or t.reference == reference)
                 and (assignee is None or t.assignee == assignee)]
 
     @app.get("/v1/call-tasks/{task_id}", response_model=None)
     async def get_task(task_id: str) -> dict[str, Any] | JSONResponse:
-        task = state.tasks.get(task_id)
+        task = state.tasks.records.get(task_id)
         if task is None:
-            return _error(404, "not_found", "no such call task")
+            return error_response(404, "not_found", "no such call task")
         return task.public()
 
     @app.post("/v1/call-tasks/{task_id}/complete", response_model=None)
     async def complete_task(task_id: str, request: Request) -> dict[str, Any] | JSONResponse:
-        task = state.tasks.get(task_id)
+        task = state.tasks.records.get(task_id)
         if task is None:
-            return _error(404, "not_found", "no such call task")
+            return error_response(404, "not_found", "no such call task")
         if task.status == "completed":
-            return _error(409, "already_completed", "the call task is already completed")
-        payload = await _json_object(request)
+            return error_response(409, "already_completed", "the call task is already completed")
+        payload = await json_body(request)
         if isinstance(payload, JSONResponse):
             return payload
-        try:
-            completion = _CompletionIn.model_validate(payload)
-        except ValidationError as exc:
-            return _invalid_fields(exc)
+        completion = validate_body(_CompletionIn, payload)
+        if isinstance(completion, JSONResponse):
+            return completion
         if (problem := _promise_error(completion)) is not None:
             return problem
         if task.status == "completed":  # completed by another request meanwhile
-            return _error(409, "already_completed", "the call task is already completed")
+            return error_response(409, "already_completed", "the call task is already completed")
 
         task.status = "completed"
-        task.completed_at = _utc_now_iso()
+        task.completed_at = utc_now_iso()
         task.outcome = completion.outcome
         task.promise_amount = completion.promise_amount
         task.promise_date = (completion.promise_date.isoformat()
@@ -435,7 +334,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
         task.agent = completion.agent
         if task.callback_url is not None:
             task.callback_status = "pending"
-        state.persist(task)
+        state.tasks.persist(task)
         if task.callback_url is not None:
             send_callback(task)
         return task.public()
@@ -447,7 +346,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
 
     @app.delete("/_sandbox/tasks")
     async def clear() -> dict[str, int]:
-        removed = len(state.tasks)
+        removed = len(state.tasks.records)
         callbacks.cancel_all()
         state.reset()
         return {"removed": removed}
@@ -464,24 +363,15 @@ def run(host: str, port: int, store_path: Path | None, api_key: str | None = Non
 
     ``api_key`` defaults to ``$OVERDUE_CONTACT_CENTRE__API_KEY``, else ``sandbox-cc-key``.
     """
-    if api_key is None:
-        api_key = os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
-    # No access log: query strings and paths are not for the log.
-    uvicorn.run(create_app(store_path, api_key), host=host, port=port, log_level="info",
-                access_log=False, timeout_graceful_shutdown=5)
+    serve_http_sandbox(create_app, host, port, store_path, api_key,
+                       api_key_env=API_KEY_ENV, default_api_key=DEFAULT_API_KEY)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.contact_centre",
-                                     description="Local contact-centre sandbox")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--store", type=Path, default=None,
-                        help="JSON-lines file of call tasks (kept across restarts)")
-    parser.add_argument("--api-key", default=None,
-                        help=f"default: ${API_KEY_ENV} or {DEFAULT_API_KEY!r}")
-    args = parser.parse_args(argv)
-    run(args.host, args.port, args.store, args.api_key)
+    http_sandbox_main(argv, run, prog="python -m sandbox.contact_centre",
+                      description="Local contact-centre sandbox", default_port=DEFAULT_PORT,
+                      store_help="JSON-lines file of call tasks (kept across restarts)",
+                      api_key_env=API_KEY_ENV, default_api_key=DEFAULT_API_KEY)
 
 
 if __name__ == "__main__":

@@ -89,30 +89,36 @@ starts serving.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import hashlib
 import hmac
 import json
 import math
-import os
 import re
-import secrets
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 import structlog
-import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
+
+from sandbox.common import (
+    BearerAuth,
+    FaultPlan,
+    IdempotentStore,
+    error_response,
+    http_sandbox_main,
+    serve_create,
+    serve_http_sandbox,
+    utc_now_iso,
+)
 
 DEFAULT_API_KEY = "sandbox-sms-key"
 API_KEY_ENV = "OVERDUE_SMS__API_KEY"
@@ -124,7 +130,6 @@ UNREACHABLE_SUFFIX = "0000"
 UNDELIVERABLE_SUFFIX = "9999"
 RECEIPT_DELAY_SECONDS = 0.2
 MAX_BODY_CHARS = 1000
-MAX_IDEMPOTENCY_KEY_CHARS = 200
 GSM7_SEGMENT_CHARS = 160
 UCS2_SEGMENT_CHARS = 70
 
@@ -274,13 +279,6 @@ class _MessageIn(BaseModel):
     reference: str | None = Field(default=None, max_length=200)
 
 
-class FaultPlan(BaseModel):
-    fail_next: int = Field(default=0, ge=0)
-    status: int | None = Field(default=503, ge=400, le=599)
-    after_accept: bool = False
-    delay_seconds: float = Field(default=0.0, ge=0, le=300)
-
-
 @dataclass(slots=True)
 class StoredMessage:
     message_id: str
@@ -298,6 +296,10 @@ class StoredMessage:
     delivered_at: str | None = None
     receipt_status: str | None = None
     receipt_attempts: int = 0
+
+    @property
+    def record_id(self) -> str:
+        return self.message_id
 
     def receipt(self) -> dict[str, Any]:
         failed = self.delivery_status == "failed"
@@ -319,82 +321,14 @@ class StoredMessage:
 
 @dataclass(slots=True)
 class _State:
-    store_path: Path | None
-    messages: list[StoredMessage] = field(default_factory=list)
-    by_key: dict[str, StoredMessage] = field(default_factory=dict)
-    by_id: dict[str, StoredMessage] = field(default_factory=dict)
-    replayed: int = 0
-    rejected: int = 0
+    messages: IdempotentStore[StoredMessage]
+    rejected: int = 0  # 4xx answers of this process
     faults: FaultPlan = field(default_factory=FaultPlan)
 
-    def load(self) -> None:
-        if self.store_path is None or not self.store_path.exists():
-            return
-        loaded: dict[str, StoredMessage] = {}  # first appearance order, last line wins
-        with self.store_path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    message = StoredMessage(**json.loads(line))
-                except (ValueError, TypeError):
-                    # A crash mid-append leaves a torn last line; the client will retry.
-                    log.warning("sms sandbox: skipping unreadable store line", line=lineno)
-                    continue
-                loaded[message.message_id] = message
-        for message in loaded.values():
-            self._remember(message)
-
-    def _remember(self, message: StoredMessage) -> None:
-        self.messages.append(message)
-        self.by_key[message.idempotency_key] = message
-        self.by_id[message.message_id] = message
-
-    def persist(self, message: StoredMessage) -> None:
-        """Append the message's current state to the store (a no-op without one)."""
-        if self.store_path is not None:
-            self.store_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.store_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-
-    def add(self, message: StoredMessage) -> None:
-        self.persist(message)
-        self._remember(message)
-
     def reset(self) -> None:
-        self.messages.clear()
-        self.by_key.clear()
-        self.by_id.clear()
-        self.replayed = 0
+        self.messages.reset()
         self.rejected = 0
         self.faults = FaultPlan()
-        if self.store_path is not None and self.store_path.exists():
-            self.store_path.write_text("", encoding="utf-8")
-
-    def take_fault(self) -> FaultPlan | None:
-        if self.faults.fail_next <= 0:
-            return None
-        fault = self.faults.model_copy()
-        self.faults.fail_next -= 1
-        return fault
-
-
-def _error(status: int, code: str, message: str,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status,
-                        headers=headers)
-
-
-def _fingerprint(payload: dict[str, Any]) -> str:
-    canonical = json.dumps({k: v for k, v in payload.items() if v is not None},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
-
-
-def _utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -> FastAPI:
@@ -403,9 +337,10 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
     Delivery receipts are sent by background tasks of the serving event loop; receipts
     left ``pending`` in the store are resumed at startup (when lifespan events run).
     """
-    state = _State(store_path=store_path)
-    state.load()
-    expected_auth = f"Bearer {api_key}".encode()
+    state = _State(IdempotentStore(store_path, lambda data: StoredMessage(**data),
+                                   name="sms sandbox"))
+    state.messages.load()
+    auth = BearerAuth(api_key, realm="sms")
     receipts = CallbackDispatcher(api_key, name="sms sandbox")
 
     def send_receipt(message: StoredMessage) -> None:
@@ -416,17 +351,17 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
             if message.delivery_status is None:
                 undeliverable = message.to.endswith(UNDELIVERABLE_SUFFIX)
                 message.delivery_status = "failed" if undeliverable else "delivered"
-                message.delivered_at = None if undeliverable else _utc_now_iso()
-                if state.by_id.get(message.message_id) is message:
-                    state.persist(message)
+                message.delivered_at = None if undeliverable else utc_now_iso()
+                if state.messages.holds(message):
+                    state.messages.persist(message)
             return callback_body(message.receipt())
 
         def record(status: CallbackStatus, attempts: int) -> None:
-            if state.by_id.get(message.message_id) is not message:
+            if not state.messages.holds(message):
                 return  # forgotten by DELETE /_sandbox/messages meanwhile
             message.receipt_status = status
             message.receipt_attempts = attempts
-            state.persist(message)
+            state.messages.persist(message)
 
         first_delay = RECEIPT_DELAY_SECONDS if message.delivery_status is None else 0.0
         receipts.dispatch(message.callback_url, body, record, log_id=message.message_id,
@@ -434,7 +369,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        for message in state.messages:
+        for message in state.messages.records.values():
             if message.receipt_status == "pending" and message.callback_url is not None:
                 send_receipt(message)
         try:
@@ -447,36 +382,13 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
     def reject(status: int, code: str, message: str,
                headers: dict[str, str] | None = None) -> JSONResponse:
         state.rejected += 1
-        return _error(status, code, message, headers)
+        return error_response(status, code, message, headers)
 
     async def process(request: Request) -> Response:
-        key = request.headers.get("idempotency-key")
-        if key is None or not key.strip():
-            return reject(400, "missing_idempotency_key", "Idempotency-Key header is required")
-        if len(key) > MAX_IDEMPOTENCY_KEY_CHARS:
-            return reject(400, "invalid_idempotency_key",
-                          f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_CHARS} characters")
-        try:
-            payload = json.loads(await request.body())
-        except ValueError:
-            return reject(400, "invalid_json", "request body is not valid JSON")
-        if not isinstance(payload, dict):
-            return reject(400, "invalid_request", "request body must be a JSON object")
-        try:
-            message_in = _MessageIn.model_validate(payload)
-        except ValidationError as exc:
-            fields = sorted({".".join(str(p) for p in err["loc"]) for err in exc.errors()})
-            return reject(400, "invalid_request", f"invalid or missing fields: {fields}")
-
-        fingerprint = _fingerprint(payload)
-        previous = state.by_key.get(key)
-        if previous is not None:
-            if previous.fingerprint != fingerprint:
-                return reject(409, "idempotency_key_reused",
-                              "Idempotency-Key was already used with a different request body")
-            state.replayed += 1
-            return JSONResponse(previous.response(), status_code=200,
-                                headers={"Idempotent-Replayed": "true"})
+        new = await state.messages.new_request(request, _MessageIn, reject)
+        if isinstance(new, JSONResponse):
+            return new
+        message_in = new.body
 
         if not E164.fullmatch(message_in.to):
             return reject(400, "invalid_number", "'to' must be an E.164 number like +8613800138000")
@@ -495,32 +407,18 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
             message_id=f"sms_{uuid.uuid4().hex}", to=message_in.to,
             sender_id=message_in.sender_id, body=message_in.body,
             reference=message_in.reference, callback_url=message_in.callback_url,
-            idempotency_key=key, fingerprint=fingerprint,
-            segments=count_segments(message_in.body), accepted_at=_utc_now_iso(),
+            idempotency_key=new.key, fingerprint=new.fingerprint,
+            segments=count_segments(message_in.body), accepted_at=utc_now_iso(),
             receipt_status="pending" if message_in.callback_url is not None else None)
-        state.add(message)
+        state.messages.add(message)
         if message.callback_url is not None:
             send_receipt(message)
         return JSONResponse(message.response(), status_code=201)
 
     @app.post("/v1/messages")
     async def send_message(request: Request) -> Response:
-        auth = request.headers.get("authorization", "").encode()
-        if not secrets.compare_digest(auth, expected_auth):
-            return reject(401, "unauthorized", "missing or invalid API key",
-                          {"WWW-Authenticate": 'Bearer realm="sms"'})
-        fault = state.take_fault()
-        if fault is None:
-            return await process(request)
-        if fault.status is None:  # a slow gateway: the work is done, the answer is late
-            response = await process(request)
-            await asyncio.sleep(fault.delay_seconds)
-            return response
-        if fault.after_accept:  # done, but the answer is lost
-            await process(request)
-        await asyncio.sleep(fault.delay_seconds)
-        headers = {"Retry-After": "1"} if fault.status in (429, 503) else None
-        return _error(fault.status, "sandbox_fault", "fault injected by the sandbox", headers)
+        return await serve_create(request, process, auth=auth, faults=state.faults,
+                                  fail=reject)
 
     @app.get("/v1/messages")
     async def list_messages(to: str | None = None,
@@ -529,20 +427,20 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
             to = to.strip()
             if not to.startswith("+"):  # an unencoded "+" arrives as a space
                 to = f"+{to}"
-        return [m.public() for m in state.messages
+        return [m.public() for m in state.messages.records.values()
                 if (to is None or m.to == to)
                 and (reference is None or m.reference == reference)]
 
     @app.get("/v1/messages/{message_id}", response_model=None)
     async def get_message(message_id: str) -> dict[str, Any] | JSONResponse:
-        for message in state.messages:
-            if message.message_id == message_id:
-                return message.public()
-        return _error(404, "not_found", "no such message")
+        message = state.messages.records.get(message_id)
+        if message is None:
+            return error_response(404, "not_found", "no such message")
+        return message.public()
 
     @app.get("/v1/stats")
     async def stats() -> dict[str, int]:
-        return {"accepted": len(state.messages), "replayed": state.replayed,
+        return {"accepted": len(state.messages.records), "replayed": state.messages.replayed,
                 "rejected": state.rejected}
 
     @app.post("/_sandbox/faults")
@@ -552,7 +450,7 @@ def create_app(store_path: Path | None = None, api_key: str = DEFAULT_API_KEY) -
 
     @app.delete("/_sandbox/messages")
     async def clear() -> dict[str, int]:
-        removed = len(state.messages)
+        removed = len(state.messages.records)
         receipts.cancel_all()
         state.reset()
         return {"removed": removed}
@@ -570,24 +468,15 @@ def run(host: str, port: int, store_path: Path | None, api_key: str | None = Non
     ``api_key`` defaults to ``$OVERDUE_SMS__API_KEY`` (what the worker sends), else
     ``sandbox-sms-key``.
     """
-    if api_key is None:
-        api_key = os.environ.get(API_KEY_ENV) or DEFAULT_API_KEY
-    # No access log: query strings (?to=+86...) would put phone numbers in it.
-    uvicorn.run(create_app(store_path, api_key), host=host, port=port, log_level="info",
-                access_log=False, timeout_graceful_shutdown=5)
+    serve_http_sandbox(create_app, host, port, store_path, api_key,
+                       api_key_env=API_KEY_ENV, default_api_key=DEFAULT_API_KEY)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.sms_gateway",
-                                     description="Local SMS gateway sandbox")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--store", type=Path, default=None,
-                        help="JSON-lines file of accepted messages (kept across restarts)")
-    parser.add_argument("--api-key", default=None,
-                        help=f"default: ${API_KEY_ENV} or {DEFAULT_API_KEY!r}")
-    args = parser.parse_args(argv)
-    run(args.host, args.port, args.store, args.api_key)
+    http_sandbox_main(argv, run, prog="python -m sandbox.sms_gateway",
+                      description="Local SMS gateway sandbox", default_port=DEFAULT_PORT,
+                      store_help="JSON-lines file of accepted messages (kept across restarts)",
+                      api_key_env=API_KEY_ENV, default_api_key=DEFAULT_API_KEY)
 
 
 if __name__ == "__main__":

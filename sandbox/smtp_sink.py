@@ -62,24 +62,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import email.policy
-import json
 import logging
-import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
-import structlog
 import uvicorn
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from sandbox.common import (
+    FaultCountdown,
+    append_jsonl,
+    read_jsonl,
+    truncate_jsonl,
+    utc_now_iso,
+)
 
 DEFAULT_SMTP_PORT = 8026
 DEFAULT_HTTP_PORT = 8027
@@ -87,11 +91,8 @@ SERVER_HOSTNAME = "smtp-sink.local"
 BOUNCE_PREFIX = "bounce"
 TEMPFAIL_PREFIX = "tempfail"
 
-log = structlog.get_logger(__name__)
 
-
-class FaultPlan(BaseModel):
-    fail_next: int = Field(default=0, ge=0)
+class FaultPlan(FaultCountdown):
     code: int | None = Field(default=451, ge=400, le=599)
     after_accept: bool = False
     delay_seconds: float = Field(default=0.0, ge=0, le=300)
@@ -134,19 +135,8 @@ class MailStore:
     faults: FaultPlan = field(default_factory=FaultPlan)
 
     def load(self) -> None:
-        if self.store_path is None or not self.store_path.exists():
-            return
-        with self.store_path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    mail = StoredMail.from_public(json.loads(line))
-                except (ValueError, TypeError, KeyError):
-                    # A crash mid-append leaves a torn last line; the client will retry.
-                    log.warning("smtp sink: skipping unreadable store line", line=lineno)
-                    continue
-                self._remember(mail)
+        for mail in read_jsonl(self.store_path, StoredMail.from_public, name="smtp sink"):
+            self._remember(mail)
 
     @staticmethod
     def _key(message_id: str, to: str) -> tuple[str, str]:
@@ -160,12 +150,7 @@ class MailStore:
         return self._key(message_id, to) in self.keys
 
     def add(self, mail: StoredMail) -> None:
-        if self.store_path is not None:
-            self.store_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.store_path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(mail.public(), ensure_ascii=False) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+        append_jsonl(self.store_path, mail.public())
         self._remember(mail)
 
     def reset(self) -> None:
@@ -174,19 +159,7 @@ class MailStore:
         self.replayed = 0
         self.rejected = 0
         self.faults = FaultPlan()
-        if self.store_path is not None and self.store_path.exists():
-            self.store_path.write_text("", encoding="utf-8")
-
-    def take_fault(self) -> FaultPlan | None:
-        if self.faults.fail_next <= 0:
-            return None
-        fault = self.faults.model_copy()
-        self.faults.fail_next -= 1
-        return fault
-
-
-def _utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        truncate_jsonl(self.store_path)
 
 
 def _header(message: EmailMessage, name: str) -> str | None:
@@ -230,7 +203,7 @@ class SinkHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        fault = self.store.take_fault()
+        fault = self.store.faults.take()
         if fault is not None:
             await asyncio.sleep(fault.delay_seconds)
             if fault.code is not None and not fault.after_accept:
@@ -247,7 +220,7 @@ class SinkHandler:
         parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
         assert isinstance(parsed, EmailMessage)
         message_id = _header(parsed, "Message-ID") or f"<{uuid.uuid4().hex}@{SERVER_HOSTNAME}>"
-        received_at = _utc_now_iso()
+        received_at = utc_now_iso()
         text = _plain_text(parsed)
         html = parsed.get_body(preferencelist=("html",)) is not None
         for to in envelope.rcpt_tos:

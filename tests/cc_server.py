@@ -26,10 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -39,7 +36,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, Response
 
-from tests.servers import PROJECT_ROOT, _stop, _wait_healthy, free_port
+from tests.servers import run_http_sandbox
 
 CC_API_KEY = "sandbox-cc-key"
 
@@ -52,34 +49,10 @@ async def run_contact_centre(tmp_path: Path, *, store_path: Path | None = None,
 
     The process is terminated (SIGTERM, then SIGKILL after 10 s) when the block exits.
     """
-    store = store_path if store_path is not None else tmp_path / "cc-sandbox.jsonl"
-    log_path = tmp_path / "cc-sandbox.log"
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                       os.environ.get("PYTHONPATH")]))}
-    for _attempt in range(3):  # the free port may be taken before the server binds it
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "sandbox.contact_centre", "--host", "127.0.0.1",
-                 "--port", str(port), "--store", str(store), "--api-key", api_key],
-                cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            healthy = await _wait_healthy(process, url, startup_timeout)
-        except BaseException:
-            await _stop(process)
-            raise
-        if not healthy:
-            await _stop(process)
-            continue
-        try:
-            yield url
-        finally:
-            await _stop(process)
-        return
-    raise RuntimeError(f"contact-centre sandbox did not start; see {log_path}:\n"
-                       f"{log_path.read_text(errors='replace')[-4000:]}")
+    async with run_http_sandbox("sandbox.contact_centre", tmp_path, "cc-sandbox",
+                                name="contact-centre sandbox", store_path=store_path,
+                                api_key=api_key, startup_timeout=startup_timeout) as url:
+        yield url
 
 
 @dataclass(frozen=True, slots=True)

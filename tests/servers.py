@@ -18,6 +18,11 @@ idempotency keys. The server's output goes to ``tmp_path / "sms-sandbox.log"``. 
 key is :data:`SANDBOX_API_KEY` (the default of ``SmsGatewaySettings``) unless ``api_key=``
 is given. Use ``POST {url}/_sandbox/faults`` and ``DELETE {url}/_sandbox/messages`` to
 inject faults and reset between tests; see the sandbox module docstring for the API.
+
+``run_sandbox_process`` is what this helper, ``tests.cc_server.run_contact_centre`` and
+``tests.smtp_server.run_smtp_sink`` share: it starts ``python -m <module>`` on free local
+ports, waits for its ``/healthz`` and stops it afterwards (``run_http_sandbox`` wraps it
+for the two HTTP sandboxes, which take the same options).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -55,7 +60,8 @@ async def _stop(process: subprocess.Popen[bytes]) -> None:
             await asyncio.to_thread(process.wait, 10)
 
 
-async def _wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float) -> bool:
+async def _wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float,
+                        name: str) -> bool:
     """True once /healthz answers; False if the process died first (e.g. port taken)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(trust_env=False, timeout=1.0) as http:
@@ -69,7 +75,68 @@ async def _wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: flo
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.05)
-    raise TimeoutError(f"SMS sandbox at {url} not healthy after {timeout}s")
+    raise TimeoutError(f"{name} at {url} not healthy after {timeout}s")
+
+
+@asynccontextmanager
+async def run_sandbox_process(module: str, args: Callable[[tuple[int, ...]], list[str]], *,
+                              name: str, log_path: Path, ports: int = 1,
+                              startup_timeout: float = 20.0) -> AsyncIterator[tuple[int, ...]]:
+    """Run ``python -m <module> --host 127.0.0.1 <args(ports)>`` in a subprocess on ``ports``
+    distinct free local ports; yield them once ``GET /healthz`` answers on the first one.
+
+    The server's output is appended to ``log_path``; ``name`` (e.g. ``"SMS sandbox"``) is
+    for error messages. If the server dies while starting (a free port may be taken before
+    it binds it), it is tried again, three times in all. The process is terminated
+    (SIGTERM, then SIGKILL after 10 s) when the block exits.
+    """
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
+                                                       os.environ.get("PYTHONPATH")]))}
+    for _attempt in range(3):  # the free port may be taken before the server binds it
+        chosen = tuple(free_port() for _ in range(ports))
+        if len(set(chosen)) < len(chosen):
+            continue
+        url = f"http://127.0.0.1:{chosen[0]}"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, "--host", "127.0.0.1", *args(chosen)],
+                cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            healthy = await _wait_healthy(process, url, startup_timeout, name)
+        except BaseException:
+            await _stop(process)
+            raise
+        if not healthy:
+            await _stop(process)
+            continue
+        try:
+            yield chosen
+        finally:
+            await _stop(process)
+        return
+    raise RuntimeError(f"{name} did not start; see {log_path}:\n"
+                       f"{log_path.read_text(errors='replace')[-4000:]}")
+
+
+@asynccontextmanager
+async def run_http_sandbox(module: str, tmp_path: Path, stem: str, *, name: str,
+                           store_path: Path | None, api_key: str,
+                           startup_timeout: float) -> AsyncIterator[str]:
+    """:func:`run_sandbox_process` for a sandbox run with ``--port --store --api-key``
+    (:func:`sandbox.common.http_sandbox_main`); yield ``http://127.0.0.1:PORT``.
+
+    The store is ``tmp_path / "<stem>.jsonl"`` unless ``store_path`` is given; the output
+    goes to ``tmp_path / "<stem>.log"``.
+    """
+    store = store_path if store_path is not None else tmp_path / f"{stem}.jsonl"
+
+    def args(ports: tuple[int, ...]) -> list[str]:
+        return ["--port", str(ports[0]), "--store", str(store), "--api-key", api_key]
+
+    async with run_sandbox_process(module, args, name=name, log_path=tmp_path / f"{stem}.log",
+                                   startup_timeout=startup_timeout) as (port,):
+        yield f"http://127.0.0.1:{port}"
 
 
 @asynccontextmanager
@@ -80,31 +147,7 @@ async def run_sms_sandbox(tmp_path: Path, *, store_path: Path | None = None,
 
     The process is terminated (SIGTERM, then SIGKILL after 10 s) when the block exits.
     """
-    store = store_path if store_path is not None else tmp_path / "sms-sandbox.jsonl"
-    log_path = tmp_path / "sms-sandbox.log"
-    env = {**os.environ,
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT),
-                                                       os.environ.get("PYTHONPATH")]))}
-    for _attempt in range(3):  # the free port may be taken before the server binds it
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "sandbox.sms_gateway", "--host", "127.0.0.1",
-                 "--port", str(port), "--store", str(store), "--api-key", api_key],
-                cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        try:
-            healthy = await _wait_healthy(process, url, startup_timeout)
-        except BaseException:
-            await _stop(process)
-            raise
-        if not healthy:
-            await _stop(process)
-            continue
-        try:
-            yield url
-        finally:
-            await _stop(process)
-        return
-    raise RuntimeError(f"SMS sandbox did not start; see {log_path}:\n"
-                       f"{log_path.read_text(errors='replace')[-4000:]}")
+    async with run_http_sandbox("sandbox.sms_gateway", tmp_path, "sms-sandbox",
+                                name="SMS sandbox", store_path=store_path, api_key=api_key,
+                                startup_timeout=startup_timeout) as url:
+        yield url

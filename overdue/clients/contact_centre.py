@@ -22,10 +22,6 @@ Phone numbers, customer names and scripts are never logged nor put into exceptio
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -35,6 +31,15 @@ import httpx
 import structlog
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr
 
+from overdue.clients.http_api import (
+    HttpRejected,
+    HttpUnavailable,
+    IdempotentPostClient,
+    Service,
+    check_idempotency_key,
+    is_replayed,
+    json_object,
+)
 from overdue.clients.signing import SIGNATURE_HEADER, verify_signature
 
 log = structlog.get_logger(__name__)
@@ -44,9 +49,6 @@ CALLBACK_SIGNATURE_HEADER = SIGNATURE_HEADER
 CallTaskKind = Literal["collection_call", "hardship_follow_up"]
 CallOutcome = Literal["promise_to_pay", "refused", "no_answer", "wrong_number", "dispute",
                       "handled"]
-
-_ERROR_CODE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
-_TRANSIENT_4XX = frozenset({408, 429})
 
 
 class ContactCentreSettings(BaseModel):
@@ -77,50 +79,31 @@ class CallTaskOutcome(BaseModel):
     completed_at: AwareDatetime
 
 
-class ContactCentreRejected(Exception):
+class ContactCentreRejected(HttpRejected):
     """The contact centre refused the task for good (4xx other than 408/429)."""
 
-    def __init__(self, status_code: int, error_code: str, detail: str | None = None) -> None:
-        super().__init__(f"contact centre rejected the call task: HTTP {status_code} "
-                         f"{error_code}")
-        self.status_code = status_code
-        self.error_code = error_code
-        # Server-provided text; kept out of str(self) because it is not ours to vet.
-        self.detail = detail
+    what = "contact centre rejected the call task"
 
 
-class ContactCentreUnavailable(Exception):
+class ContactCentreUnavailable(HttpUnavailable):
     """The contact centre could not be reached or answered with a transient error."""
 
-    def __init__(self, reason: str, *, status_code: int | None = None,
-                 error_code: str | None = None, retry_after: float | None = None) -> None:
-        super().__init__(f"contact centre unavailable: {reason}")
-        self.status_code = status_code
-        self.error_code = error_code
-        self.retry_after = retry_after
+    what = "contact centre unavailable"
 
 
-class ContactCentreClient:
+_SERVICE = Service(name="contact centre", rejected=ContactCentreRejected,
+                   unavailable=ContactCentreUnavailable, rejected_event="call task rejected",
+                   unreadable_event="contact centre sent an unreadable answer")
+
+
+class ContactCentreClient(IdempotentPostClient[ContactCentreSettings]):
     """Creates call tasks over an injected :class:`httpx.AsyncClient`.
 
-    The URL, API key and timeout come from ``settings`` on every request, so any client
-    (e.g. one with an ``httpx.ASGITransport``) can be injected. :meth:`open` builds a
-    dedicated one and closes it afterwards.
+    Settings and :meth:`open` as in :class:`~overdue.clients.http_api.IdempotentPostClient`.
     """
 
-    def __init__(self, http: httpx.AsyncClient, settings: ContactCentreSettings) -> None:
-        self._http = http
-        self._settings = settings
-        self._url = f"{settings.url.rstrip('/')}/v1/call-tasks"
-
-    @classmethod
-    @asynccontextmanager
-    async def open(cls, settings: ContactCentreSettings) -> AsyncIterator[ContactCentreClient]:
-        """``async with ContactCentreClient.open(settings) as cc: ...``"""
-        async with httpx.AsyncClient(base_url=settings.url,
-                                     timeout=settings.timeout_seconds,
-                                     headers=_auth_header(settings)) as http:
-            yield cls(http, settings)
+    path = "/v1/call-tasks"
+    service = _SERVICE
 
     async def create_task(self, *, kind: CallTaskKind, reference: str, loan_ref: str,
                           phone: str, customer_name: str, locale: str, script: str,
@@ -128,9 +111,7 @@ class ContactCentreClient:
                           callback_url: str | None = None,
                           assignee: str | None = None) -> CallTaskReceipt:
         """Queue a call; ``due_by`` must be timezone-aware."""
-        if not (idempotency_key.strip() and idempotency_key.isascii()
-                and idempotency_key.isprintable()):
-            raise ValueError("Idempotency-Key must be non-empty printable ASCII")
+        check_idempotency_key(idempotency_key)
         if due_by.tzinfo is None or due_by.utcoffset() is None:
             raise ValueError("due_by must be timezone-aware")
         payload: dict[str, Any] = {
@@ -142,38 +123,10 @@ class ContactCentreClient:
         if assignee is not None:
             payload["assignee"] = assignee
         bound = log.bind(idempotency_key=idempotency_key, reference=reference, kind=kind)
-        try:
-            response = await self._http.post(
-                self._url, json=payload,
-                headers={**_auth_header(self._settings), "Idempotency-Key": idempotency_key},
-                timeout=self._settings.timeout_seconds)
-        except httpx.TimeoutException as exc:
-            bound.warning("contact centre timed out", error_type=type(exc).__name__)
-            raise ContactCentreUnavailable(f"timeout ({type(exc).__name__})") from exc
-        except httpx.RequestError as exc:
-            bound.warning("contact centre unreachable", error_type=type(exc).__name__)
-            raise ContactCentreUnavailable(f"transport error ({type(exc).__name__})") from exc
-
-        status = response.status_code
-        if response.is_success:
-            receipt = _receipt(response)
-            if receipt is None:
-                bound.warning("contact centre sent an unreadable answer", status_code=status)
-                raise ContactCentreUnavailable(f"unreadable answer to HTTP {status}",
-                                               status_code=status)
-            bound.info("call task created", task_id=receipt.task_id,
-                       replayed=receipt.replayed)
-            return receipt
-
-        error_code, detail = _error_of(response)
-        if 400 <= status < 500 and status not in _TRANSIENT_4XX:
-            bound.warning("call task rejected", status_code=status, error_code=error_code)
-            raise ContactCentreRejected(status, error_code, detail)
-        retry_after = _retry_after(response)
-        bound.warning("contact centre unavailable", status_code=status,
-                      error_code=error_code, retry_after=retry_after)
-        raise ContactCentreUnavailable(f"HTTP {status} {error_code}", status_code=status,
-                                       error_code=error_code, retry_after=retry_after)
+        receipt = await self._post(payload, idempotency_key=idempotency_key, log=bound,
+                                   parse=_receipt)
+        bound.info("call task created", task_id=receipt.task_id, replayed=receipt.replayed)
+        return receipt
 
 
 def verify_callback_signature(body: bytes, signature_header: str | None,
@@ -186,44 +139,11 @@ def verify_callback_signature(body: bytes, signature_header: str | None,
     return verify_signature(body, signature_header, api_key)
 
 
-def _auth_header(settings: ContactCentreSettings) -> dict[str, str]:
-    return {"Authorization": f"Bearer {settings.api_key.get_secret_value()}"}
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _receipt(response: httpx.Response) -> CallTaskReceipt | None:
-    data = _json_object(response)
+    data = json_object(response)
     if data is None:
         return None
     task_id = data.get("task_id")
     if not isinstance(task_id, str) or not task_id:
         return None
-    replayed = response.headers.get("Idempotent-Replayed", "").strip().lower() == "true"
-    return CallTaskReceipt(task_id=task_id, replayed=replayed)
-
-
-def _error_of(response: httpx.Response) -> tuple[str, str | None]:
-    """(error code, server message); the code is sanitised so it is safe to log."""
-    data = _json_object(response) or {}
-    code, detail = data.get("error"), data.get("message")
-    if not isinstance(code, str) or not _ERROR_CODE.fullmatch(code):
-        code = f"http_{response.status_code}"
-    return code, detail if isinstance(detail, str) else None
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # an HTTP date; not worth parsing for a hint
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return CallTaskReceipt(task_id=task_id, replayed=is_replayed(response))
