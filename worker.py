@@ -16,27 +16,33 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.aftercare import AftercareActivities
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
 from activities.contacts import CallbackUrls, ContactActivities
+from activities.legal import LegalActivities
 from activities.negotiation import NegotiationActivities
 from activities.policy import PolicyActivities
 from overdue.business_days import BusinessCalendar
 from overdue.clients.contact_centre import ContactCentreClient
 from overdue.clients.email import EmailClient
+from overdue.clients.legal import LegalSystemClient
 from overdue.clients.sms import SmsGatewayClient
 from overdue.logs import configure_logging
 from overdue.policy_file import load_policy
 from overdue.settings import Settings, get_settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect
+from workflows.aftercare import AftercareWorkflow
+from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow, NegotiationWorkflow)
+WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow, NegotiationWorkflow, LegalCaseWorkflow,
+                             AftercareWorkflow)
 
 
 @asynccontextmanager
@@ -49,6 +55,7 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
         sms = await stack.enter_async_context(SmsGatewayClient.open(settings.sms))
         contact_centre = await stack.enter_async_context(
             ContactCentreClient.open(settings.contact_centre))
+        legal_system = await stack.enter_async_context(LegalSystemClient.open(settings.legal))
         calendar = BusinessCalendar.load(settings.policy.calendar_overrides)
         policy = PolicyActivities(settings.policy.path)
         public = settings.intake.public_url.rstrip("/")
@@ -59,7 +66,18 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
                          contact_centre=f"{public}/v1/webhooks/contact-centre"))
         cases = CaseActivities(sessions)
         negotiation = NegotiationActivities(sessions, calendar)
+        legal = LegalActivities(sessions, legal_system, f"{public}/v1/webhooks/legal")
+        aftercare = AftercareActivities(
+            sessions, sms, EmailClient(settings.smtp),
+            settings.contacts.recipient_key_secret.get_secret_value().encode(), public)
         yield [
+            aftercare.send_survey,
+            aftercare.send_follow_up,
+            legal.request_legal_review,
+            legal.file_suit,
+            legal.request_enforcement,
+            legal.raise_legal_reminder,
+            legal.record_legal_case,
             negotiation.load_loan_position,
             negotiation.build_options,
             negotiation.record_negotiation,

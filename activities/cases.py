@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.contracts import CaseRecord
+from overdue.storage.legal_records import record_closure
 from overdue.storage.repository import upsert_case
 
 
@@ -16,6 +17,12 @@ class CaseActivities:
     @activity.defn(name="record_case")
     async def record_case(self, record: CaseRecord) -> None:
         async with self._sessions() as session:
+            if record.closed and record.outcome is not None:
+                await record_closure(
+                    session, case_ref=record.case_ref, loan_id=record.loan_id,
+                    outcome=record.outcome, reason=record.closure_reason,
+                    decided_by=record.decided_by, arrears=record.arrears,
+                    paid_total=record.paid_total, recovered=record.recovered)
             await upsert_case(session, case_ref=record.case_ref, loan_id=record.loan_id,
                               workflow_id=record.workflow_id, stage=record.stage,
                               outcome=record.outcome, arrears=record.arrears,

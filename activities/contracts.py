@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.contact_rules import Channel
+from domain.legal_case import ClaimView
 from domain.policy import BankContacts, ChannelsPolicy, ContactRulesPolicy, StepChannel
 
 
@@ -112,6 +113,10 @@ class CaseRecord(ContractModel):
     closed: bool
     oldest_unpaid_due_date: date | None = None
     assigned_officer: str | None = None
+    closure_reason: str | None = None
+    decided_by: str | None = None
+    paid_total: Decimal = Decimal("0.00")
+    recovered: Decimal = Decimal("0.00")
 
 
 class LoanPositionRequest(ContractModel):
@@ -155,3 +160,66 @@ class PromiseRecord(ContractModel):
     due_date: date
     status: str
     received: Decimal
+
+
+class ReviewRequest(ContractModel):
+    legal_id: str
+    loan_id: str
+    arrears: Decimal
+    days_past_due: int
+    failed_negotiations: int
+
+
+class FilingRequest(ContractModel):
+    legal_id: str
+    loan_id: str
+    court: str
+    facts: str
+    claims: list[str]
+    claim: ClaimView
+
+
+class EnforcementRequest(ContractModel):
+    legal_id: str
+    filing_id: str
+    actions: list[tuple[str, str | None]]
+
+
+class LegalReminderRequest(ContractModel):
+    legal_id: str
+    loan_id: str
+    step: str
+    number: int
+
+
+class LegalRecord(ContractModel):
+    legal_id: str
+    loan_id: str
+    case_ref: str
+    step: str
+    outcome: str | None
+    trigger: str
+    filing_id: str | None
+    claim_total: Decimal | None
+    recovered: Decimal
+    judgment: str | None
+
+
+class SurveyRequest(ContractModel):
+    loan_id: str
+    case_ref: str
+    outcome: str
+    template: str
+    templates: dict[str, str]
+    bank: BankContacts
+    default_locale: str
+
+
+class FollowUpRequest(ContractModel):
+    loan_id: str
+    case_ref: str
+    number: int
+    template: str
+    templates: dict[str, str]
+    bank: BankContacts
+    default_locale: str

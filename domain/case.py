@@ -9,13 +9,15 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from domain.arrears import ArrearsPosition, MissedInstalment, arrears_position
+from domain.legal_case import LegalResult
 from domain.money import ZERO
 from domain.negotiation import NegotiationResult, PaymentNotice
 from domain.policy import Policy
 
 EventType = Literal["instalment.missed", "payment.received", "loan.closed", "hardship.flagged"]
-Stage = Literal["opened", "early", "negotiation", "closed"]
-Outcome = Literal["cured", "restructured", "loan_closed", "no_arrears"]
+Stage = Literal["opened", "early", "negotiation", "legal", "closed"]
+Outcome = Literal["cured", "restructured", "settled", "recovered", "written_off", "transferred",
+                  "loan_closed", "no_arrears"]
 HardshipKind = Literal["illness", "unemployment", "disaster", "bereavement", "other"]
 CallOutcomeKind = Literal["promise_to_pay", "refused", "no_answer", "wrong_number", "dispute"]
 
@@ -26,6 +28,9 @@ SIGNAL_HARDSHIP = "hardship_flagged"
 SIGNAL_REPRESENTATIVE_UPDATE = "representative_update"
 SIGNAL_DISPUTE = "dispute_update"
 QUERY_STATE = "case_state"
+UPDATE_LEGAL_OVERRIDE = "legal_override"
+UPDATE_WRITE_OFF = "write_off"
+UPDATE_TRANSFER = "transfer"
 WORKFLOW_TYPE = "LoanDelinquency"
 
 
@@ -87,6 +92,35 @@ class RepresentativeUpdate(CaseModel):
 class DisputeUpdate(CaseModel):
     open: bool
     by: str
+
+
+class LegalOverride(CaseModel):
+    """Legal action before the rule allows it: a dedicated role and a written reason."""
+
+    officer: str = Field(min_length=1, max_length=64)
+    role: str = Field(min_length=1, max_length=32)
+    reason: str = Field(min_length=20, max_length=1000)
+
+
+class WriteOff(CaseModel):
+    officer: str = Field(min_length=1, max_length=64)
+    reason_code: str = Field(min_length=1, max_length=32)
+
+
+class Transfer(CaseModel):
+    """Non-performing loan transfer or agency placement, after screening."""
+
+    officer: str = Field(min_length=1, max_length=64)
+    channel: Literal["npl_transfer", "agency_placement"]
+    counterparty: str = Field(min_length=1, max_length=120)
+    deceased: bool = False
+    bankrupt: bool = False
+
+
+class ClosureDecision(CaseModel):
+    outcome: Literal["written_off", "transferred"]
+    reason: str
+    decided_by: str
 
 
 class InstalmentRecord(CaseModel):
@@ -170,7 +204,14 @@ class CaseState(CaseModel):
     negotiation_id: str | None = None
     negotiation_results: list[NegotiationResult] = Field(default_factory=list)
     pending_payments: list[PaymentNotice] = Field(default_factory=list)
-    """Payments to hand to the running negotiation round."""
+    """Payments to hand to the running negotiation round or legal case."""
+    payment_log: list[PaymentNotice] = Field(default_factory=list)
+    """Every payment with its value date: the legal claim's ledger."""
+    legal_override: LegalOverride | None = None
+    legal_count: int = 0
+    legal_id: str | None = None
+    legal_results: list[LegalResult] = Field(default_factory=list)
+    officer_closure: ClosureDecision | None = None
 
     def position(self) -> ArrearsPosition:
         return arrears_position(
@@ -188,6 +229,7 @@ class CaseView(CaseModel):
     """The answer to the ``case_state`` query, for ops and officer tools."""
 
     loan_id: str
+    case_ref: str | None = None
     stage: Stage
     outcome: Outcome | None
     policy_version: str | None
@@ -210,6 +252,8 @@ class CaseView(CaseModel):
     negotiation_rounds: int = 0
     consecutive_failed_negotiations: int = 0
     negotiation_results: list[NegotiationResult] = Field(default_factory=list)
+    legal_id: str | None = None
+    legal_results: list[LegalResult] = Field(default_factory=list)
 
 
 class CaseOutcome(CaseModel):

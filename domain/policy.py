@@ -141,6 +141,49 @@ class NegotiationPolicy(PolicyModel):
     """Hardship expected to end within this many months is short-term."""
 
 
+class LegalPolicy(PolicyModel):
+    """Legal action: when it may start, how long each step may take, what it claims."""
+
+    min_days_past_due: int = Field(default=91, ge=1, le=3650)
+    """Legal review only when MORE than 90 days past due (the bank's "over three months")..."""
+    consecutive_failed_negotiations: int = Field(default=2, ge=1, le=20)
+    """...and this many negotiation rounds in a row failed."""
+    override_role: str = "legal_supervisor"
+    """The only role that may send a case to law early, with a written reason."""
+    court: str = Field(min_length=1)
+    review_days: int = Field(default=14, ge=1, le=365)
+    hearing_wait_days: int = Field(default=60, ge=1, le=730)
+    judgment_wait_days: int = Field(default=90, ge=1, le=730)
+    enforcement_wait_days: int = Field(default=180, ge=1, le=1825)
+    """Each wait, when nothing comes from the legal system, raises a reminder for the legal
+    team and waits again."""
+    legal_costs: Decimal = Field(default=Decimal("0.00"), ge=0)
+    """Court and lawyers' fees added to the claim at filing."""
+    enforcement_actions: list[Literal["freeze_accounts", "seize_property", "seize_vehicle",
+                                      "garnish_wages"]] = Field(
+        default=["freeze_accounts", "garnish_wages"], min_length=1)
+    max_settlement_waiver: Decimal = Field(default=Decimal("0.50"), ge=0, le=1)
+    """The largest share of penalty interest a settlement may waive."""
+    settlement_grace_days: int = Field(default=5, ge=0, le=60)
+    """A settlement instalment unpaid this many days after its date breaks the settlement."""
+
+
+class AftercarePolicy(PolicyModel):
+    """After closure: a satisfaction survey, and follow-ups for restructured customers."""
+
+    survey_template: str = "survey_sms"
+    follow_up_template: str = "follow_up_sms"
+    restructured_follow_up_days: list[int] = Field(default=[30, 90], max_length=12)
+    """Days after closure at which a restructured customer is contacted again."""
+
+    @field_validator("restructured_follow_up_days")
+    @classmethod
+    def _ascending(cls, value: list[int]) -> list[int]:
+        if value != sorted(value) or any(day < 1 for day in value):
+            raise ValueError("must be positive days in ascending order")
+        return value
+
+
 class ContactRulesPolicy(PolicyModel):
     """Customer-protection limits applied before every contact (CBA 2026 guideline)."""
 
@@ -204,6 +247,8 @@ class Policy(PolicyModel):
     reminders: ReminderPolicy
     early_stage: EarlyStagePolicy
     negotiation: NegotiationPolicy
+    legal: LegalPolicy
+    aftercare: AftercarePolicy = AftercarePolicy()
     contact_rules: ContactRulesPolicy = ContactRulesPolicy()
     channels: ChannelsPolicy = ChannelsPolicy()
     buckets: list[BucketRule] = Field(min_length=1)
@@ -230,6 +275,10 @@ class Policy(PolicyModel):
                 if name not in self.templates:
                     raise ValueError(
                         f"reminders.ladder.{index}.templates: no template named {name!r}")
+        for field in ("survey_template", "follow_up_template"):
+            name = getattr(self.aftercare, field)
+            if name not in self.templates:
+                raise ValueError(f"aftercare.{field}: no template named {name!r}")
         expected = 0
         for index, bucket in enumerate(self.buckets):
             if bucket.min_days != expected:

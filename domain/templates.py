@@ -23,6 +23,7 @@ TEMPLATE_FIELDS = frozenset(
         "faq_url",
         "planning_url",
         "unsubscribe_url",
+        "survey_url",
     }
 )
 

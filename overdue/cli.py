@@ -21,6 +21,9 @@ sandbox_app = typer.Typer(help="Local sandboxes of the outside world.", no_args_
 dev_app = typer.Typer(help="Local development stack.", no_args_is_help=True)
 negotiation_app = typer.Typer(help="Negotiation rounds (officers' commands).",
                               no_args_is_help=True)
+legal_app = typer.Typer(help="Legal cases (lawyers' and officers' commands).",
+                        no_args_is_help=True)
+aftercare_app = typer.Typer(help="Aftercare: satisfaction surveys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(policy_app, name="policy")
@@ -28,6 +31,19 @@ app.add_typer(case_app, name="case")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(dev_app, name="dev")
 app.add_typer(negotiation_app, name="negotiation")
+app.add_typer(legal_app, name="legal")
+app.add_typer(aftercare_app, name="aftercare")
+
+LEGAL_COMMANDS = {
+    "settle": ("offer_settlement", "SettlementInput"),
+    "settlement-answer": ("settlement_answer", "SettlementAnswer"),
+    "asset-lead": ("add_asset_lead", "AssetLead"),
+}
+CASE_COMMANDS = {
+    "legal-override": ("legal_override", "LegalOverride"),
+    "write-off": ("write_off", "WriteOff"),
+    "transfer": ("transfer", "Transfer"),
+}
 
 NEGOTIATION_COMMANDS = {
     "assign": ("assign_negotiator", "AssignInput"),
@@ -295,6 +311,117 @@ def negotiation_do(
     except WorkflowUpdateFailedError as exc:
         typer.echo(f"refused: {exc.cause}", err=True)
         raise typer.Exit(1) from exc
+
+
+def _update(workflow_id: str, update: str, body: object) -> None:
+    from temporalio.client import WorkflowUpdateFailedError
+
+    from overdue.temporal import connect
+
+    async def go() -> str:
+        client = await connect(get_settings().temporal)
+        result = await client.get_workflow_handle(workflow_id).execute_update(update, body)
+        return json.dumps(result, ensure_ascii=False, indent=2, default=str)
+
+    try:
+        typer.echo(asyncio.run(go()))
+    except WorkflowUpdateFailedError as exc:
+        typer.echo(f"refused: {exc.cause}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _parse(module: object, model_name: str, payload: str) -> object:
+    from pydantic import ValidationError
+
+    try:
+        return getattr(module, model_name).model_validate_json(payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise typer.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
+                                 param_hint="PAYLOAD") from exc
+
+
+@case_app.command("do")
+def case_do(
+    loan_id: str,
+    command: Annotated[str, typer.Argument(help=", ".join(CASE_COMMANDS))],
+    payload: Annotated[str, typer.Argument(help="The command's JSON")],
+) -> None:
+    """Officers' decisions on a case: legal override, write-off, transfer (validated)."""
+    import domain.case as case_models
+
+    _settings()
+    if command not in CASE_COMMANDS:
+        raise typer.BadParameter(f"one of {', '.join(CASE_COMMANDS)}", param_hint="COMMAND")
+    update, model_name = CASE_COMMANDS[command]
+    _update(case_models.workflow_id_for(loan_id), update,
+            _parse(case_models, model_name, payload))
+
+
+@legal_app.command("show")
+def legal_show(loan_id: str, number: int = 1) -> None:
+    """A legal case: step, claim, hearing, judgment, enforcement, settlement, history."""
+    from domain.legal_case import QUERY_LEGAL, LegalState, legal_id_for
+    from overdue.temporal import connect
+
+    _settings()
+
+    async def go() -> str:
+        client = await connect(get_settings().temporal)
+        state: LegalState = await client.get_workflow_handle(
+            legal_id_for(loan_id, number)).query(QUERY_LEGAL, result_type=LegalState)
+        return state.model_dump_json(indent=2)
+
+    typer.echo(asyncio.run(go()))
+
+
+@legal_app.command("do")
+def legal_do(
+    loan_id: str,
+    command: Annotated[str, typer.Argument(help=", ".join(LEGAL_COMMANDS))],
+    payload: Annotated[str, typer.Argument(help="The command's JSON")],
+    number: int = 1,
+) -> None:
+    """Offer a settlement, record the customer's answer, or supply an asset lead."""
+    import domain.legal_case as legal_models
+
+    _settings()
+    if command not in LEGAL_COMMANDS:
+        raise typer.BadParameter(f"one of {', '.join(LEGAL_COMMANDS)}", param_hint="COMMAND")
+    update, model_name = LEGAL_COMMANDS[command]
+    _update(legal_models.legal_id_for(loan_id, number), update,
+            _parse(legal_models, model_name, payload))
+
+
+@aftercare_app.command("report")
+def aftercare_report() -> None:
+    """Satisfaction surveys by case outcome: sent, answered, average rating, fairness."""
+    from overdue.storage.aftercare_queries import survey_summary
+    from overdue.storage.engine import create_engine, create_sessionmaker
+
+    settings = _settings()
+
+    async def go() -> list[tuple[str, int, int, str, str]]:
+        engine = create_engine(settings.database)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await survey_summary(session)
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(go())
+    typer.echo(f"{'outcome':<14}{'sent':>6}{'answered':>10}{'avg rating':>12}{'fair':>8}")
+    for outcome, sent, answered, rating, fair in rows:
+        typer.echo(f"{outcome:<14}{sent:>6}{answered:>10}{rating:>12}{fair:>8}")
+
+
+@sandbox_app.command("legal")
+def sandbox_legal(host: str = "127.0.0.1", port: int = 8029, store: Path | None = None) -> None:
+    """Run the legal case-management sandbox (lawyers, courts, bailiffs; signed callbacks)."""
+    from sandbox.legal_system import run
+
+    _settings()
+    run(host, port, store)
 
 
 @sandbox_app.command("smtp")

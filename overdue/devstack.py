@@ -126,7 +126,13 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
                                       "--host", cc.hostname or "127.0.0.1",
                                       "--port", str(cc.port or 8028),
                                       "--store", str(DATA_DIR / "contact-centre.jsonl")])
+        legal = urlparse(settings.legal.url)
+        legal_system = start("legal", [sys.executable, "-m", "sandbox.legal_system",
+                                       "--host", legal.hostname or "127.0.0.1",
+                                       "--port", str(legal.port or 8029),
+                                       "--store", str(DATA_DIR / "legal-system.jsonl")])
         wait_for_http(f"{settings.sms.url}/healthz", 30, sandbox)
+        wait_for_http(f"{settings.legal.url}/healthz", 30, legal_system)
         wait_for_http(f"{smtp_http}/healthz", 30, smtp)
         wait_for_http(f"{settings.contact_centre.url}/healthz", 30, centre)
         start("worker", [overdue, "worker"])
@@ -148,6 +154,7 @@ overdue is running (policy {policy}; a case day lasts
   SMS sandbox      {settings.sms.url}/v1/messages   (every SMS the cases sent)
   E-mail sink      {smtp_http}/v1/messages   (every e-mail)
   Contact centre   {settings.contact_centre.url}/v1/call-tasks   (phone tasks for agents)
+  Legal system     {settings.legal.url}/v1/reviews   (lawyers' reviews, filings, enforcement)
   Self-help        {intake_url}/help/faq   {intake_url}/help/calculator
   Logs             {logs}/
 """, flush=True)

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from overdue.clients.contact_centre import ContactCentreSettings
 from overdue.clients.email import SmtpSettings
+from overdue.clients.legal import LegalSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
@@ -68,6 +69,7 @@ class Settings(BaseSettings):
     sms: SmsGatewaySettings = SmsGatewaySettings()
     smtp: SmtpSettings = SmtpSettings()
     contact_centre: ContactCentreSettings = ContactCentreSettings()
+    legal: LegalSettings = LegalSettings()
     contacts: ContactSettings = ContactSettings()
     intake: IntakeSettings = IntakeSettings()
     policy: PolicySettings = PolicySettings()

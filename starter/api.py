@@ -22,12 +22,14 @@ from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect, is_temporal_unavailable
 from starter.intake import IntakeService
 from starter.selfhelp import create_router
+from starter.survey import router as survey_router
 from starter.webhooks import (
     CallTaskPayload,
     SmsReceiptPayload,
     WebhookModel,
     WebhookService,
     parse,
+    parse_legal,
 )
 
 log = structlog.get_logger(__name__)
@@ -72,6 +74,7 @@ def create_app(settings: Settings, service: IntakeService | None = None,
         app.state.engine = engine
         app.state.temporal = client
         sessions = create_sessionmaker(engine)
+        app.state.sessions = sessions
         app.state.service = IntakeService(sessions, client, settings.temporal.task_queue)
         app.state.webhooks = WebhookService(sessions, client)
         try:
@@ -84,8 +87,10 @@ def create_app(settings: Settings, service: IntakeService | None = None,
                               "collections workflow.")
     # Self-help pages carry the bank's contacts from the policy in force.
     app.include_router(create_router(load_policy(settings.policy.path).bank))
+    app.include_router(survey_router)
     if service is not None:
         app.state.service = service
+        app.state.sessions = service.sessions
     if webhooks is not None:
         app.state.webhooks = webhooks
     event_schema = event_adapter.json_schema(ref_template="#/components/schemas/{model}")
@@ -160,6 +165,28 @@ def create_app(settings: Settings, service: IntakeService | None = None,
         hooks: WebhookService = request.app.state.webhooks
         try:
             status = await hooks.call_task(payload)
+        except ValueError as exc:
+            return JSONResponse(status_code=422, content={"error": "invalid_callback",
+                                                          "message": str(exc)})
+        return JSONResponse(content={"status": status})
+
+    @app.post("/v1/webhooks/legal", responses={
+        401: {"description": "Signature does not match"}, 422: {"description": "Invalid"}})
+    async def legal_callback(request: Request) -> JSONResponse:
+        """A step from the legal case-management system (signed with its API key)."""
+        raw = await request.body()
+        if not verify_signature(raw, request.headers.get(SIGNATURE_HEADER),
+                                settings.legal.api_key):
+            return JSONResponse(status_code=401, content={
+                "error": "bad_signature", "message": f"{SIGNATURE_HEADER} does not match"})
+        try:
+            reference, event = parse_legal(raw)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            return JSONResponse(status_code=422, content={"error": "invalid_callback",
+                                                          "message": str(exc)[:300]})
+        hooks: WebhookService = request.app.state.webhooks
+        try:
+            status = await hooks.legal_event(reference, event)
         except ValueError as exc:
             return JSONResponse(status_code=422, content={"error": "invalid_callback",
                                                           "message": str(exc)})

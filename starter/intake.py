@@ -53,6 +53,10 @@ class IntakeService:
         self._client = client
         self._task_queue = task_queue
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     async def ingest(self, event: AnyEvent, raw: bytes | None = None) -> IngestResult:
         loan_id = loan_id_of(event)
         workflow_id = workflow_id_for(loan_id)

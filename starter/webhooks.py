@@ -26,6 +26,13 @@ from domain.case import (
     RepresentativeUpdate,
     workflow_id_for,
 )
+from domain.legal_case import SIGNAL_LEGAL_EVENT, LegalEvent
+from overdue.clients.legal import (
+    HearingScheduled,
+    JudgmentGiven,
+    LegalCallback,
+    ReviewDecided,
+)
 from overdue.storage import repository as repo
 
 log = structlog.get_logger(__name__)
@@ -92,9 +99,19 @@ class WebhookService:
             promise_amount=payload.promise_amount, promise_date=payload.promise_date,
             agent=payload.agent))
 
+    async def legal_event(self, reference: str, event: LegalEvent) -> str:
+        """A step of the legal system, for the legal case ``reference`` (its workflow id)."""
+        if not reference.startswith("legal-"):
+            raise ValueError("reference is not a legal case of this service")
+        return await self._signal_workflow(reference, SIGNAL_LEGAL_EVENT, event)
+
     async def _signal(self, loan_id: str, signal: str, arg: Any) -> str:
+        return await self._signal_workflow(workflow_id_for(loan_id), signal, arg)
+
+    async def _signal_workflow(self, workflow_id: str, signal: str, arg: Any) -> str:
+        loan_id = workflow_id
         try:
-            await self._client.get_workflow_handle(workflow_id_for(loan_id)).signal(signal, arg)
+            await self._client.get_workflow_handle(workflow_id).signal(signal, arg)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 # The case has closed: nothing left to act on; the record above stands.
@@ -111,3 +128,19 @@ def parse(model: type[WebhookModel], raw: bytes) -> WebhookModel | str:
     except ValidationError as exc:
         first = exc.errors()[0]
         return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+def parse_legal(raw: bytes) -> tuple[str, LegalEvent]:
+    """The legal system's callback as (legal case id, event); ValueError when invalid."""
+    callback = LegalCallback.model_validate_json(raw).root
+    common: dict[str, Any] = {"type": callback.type, "event_id": callback.event_id}
+    if isinstance(callback, ReviewDecided):
+        event = LegalEvent(**common, decision=callback.decision, reasons=callback.reasons)
+    elif isinstance(callback, HearingScheduled):
+        event = LegalEvent(**common, hearing_date=callback.hearing_date)
+    elif isinstance(callback, JudgmentGiven):
+        event = LegalEvent(**common, outcome=callback.outcome, awarded=callback.awarded)
+    else:
+        event = LegalEvent(**common, action_id=callback.action_id, kind=callback.kind,
+                           status=callback.status, recovered=callback.recovered)
+    return callback.reference, event

@@ -78,6 +78,20 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+@pytest.fixture
+async def fresh_ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of the test's own. Shared, one test's leftovers (a child
+    abandoned by its parent, an update in flight) can hold the clock for the next test."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter)
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
 @pytest.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (search attributes, visibility), in memory."""

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.negotiation import (
@@ -39,14 +38,13 @@ from domain.negotiation import (
 )
 from overdue.storage.models import Agreement, Negotiation, NegotiationEvent, PromiseToPay
 from tests.conftest import (
-    BIN,
     Outside,
     case_worker,
     intake_for,
     make_settings,
     policy_variant,
-    register_search_attributes,
     serve_intake,
+    sms_messages,
 )
 from tests.factories import closed_event
 from tests.test_workflow_timeskipping import SHANGHAI, Case
@@ -59,24 +57,10 @@ FAST = {
 
 
 @pytest.fixture
-async def own_ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server per test: updates on the Java test server can leave its clock
-    locked for the tests after (seen as 'Timeout expired' on the next sleep)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
-    await register_search_attributes(env.client)
-    try:
-        yield env
-    finally:
-        await env.shutdown()
-
-
-@pytest.fixture
-async def case(own_ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
+async def case(fresh_ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
                sessions: async_sessionmaker[AsyncSession], tmp_path: Path
                ) -> AsyncIterator[Case]:
-    ts_env = own_ts_env
+    ts_env = fresh_ts_env
     settings = make_settings(database_url=database_url, outside=outside,
                              task_queue=f"tq-{uuid.uuid4()}",
                              policy_path=policy_variant(tmp_path, replace=FAST))
@@ -144,6 +128,22 @@ async def test_agreement_kept_closes_the_case_as_restructured(case: Case) -> Non
         await case.pay(str(row.total))
     outcome = await case.handle.result()
     assert outcome.outcome == "restructured"
+    # Aftercare: the survey now, a follow-up 30 days later (policy), by SMS.
+    case_ref = (await case.view()).case_ref
+    assert case_ref is not None
+    await case.sleep_until(await case.now() + timedelta(days=31))
+
+    async def aftercare() -> list[str]:
+        return [str(m["body"]) for m in await sms_messages(case.outside.sms_url, case_ref)
+                if ":survey" in str(m["idempotency_key"])
+                or ":follow-up" in str(m["idempotency_key"])]
+
+    async def followed_up() -> bool:
+        return len(await aftercare()) >= 2
+
+    await case.until(followed_up)
+    bodies = await aftercare()
+    assert "/survey/" in bodies[0] and "新的还款计划" in bodies[1]
     async with case.sessions() as session:
         agreement = (await session.execute(select(Agreement).where(
             Agreement.loan_id == case.loan_id))).scalar_one()

@@ -15,6 +15,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from tests.histories.record import CHILDREN, PATHS, record
+from workflows.aftercare import AftercareWorkflow
+from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
@@ -24,13 +26,15 @@ RECORDED = sorted(HISTORIES.glob("*.json"))
 
 
 def replayer() -> Replayer:
-    return Replayer(workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow],
+    return Replayer(workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow, LegalCaseWorkflow,
+                               AftercareWorkflow],
                     workflow_runner=workflow_runner(),
                     data_converter=pydantic_data_converter)
 
 
 def test_every_main_path_has_a_recorded_history() -> None:
-    assert {path.stem for path in RECORDED} >= set(PATHS) | set(CHILDREN.values())
+    children = {name for names in CHILDREN.values() for name in names}
+    assert {path.stem for path in RECORDED} >= set(PATHS) | children
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])

@@ -4,6 +4,7 @@ database, and the SMS, SMTP and contact-centre sandboxes calling back into the i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from domain.aftercare import aftercare_id_for
 from domain.business_calendar import nth_business_day_after
 from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
 from overdue.business_days import BusinessCalendar
@@ -31,6 +33,7 @@ from overdue.storage.models import (
     ContactDecisionRecord,
     PromiseToPay,
     RepresentativeAssignment,
+    Survey,
 )
 from starter.intake import IntakeService
 from tests.conftest import (
@@ -136,7 +139,11 @@ class Case:
         # Children first: terminating the parent first would send them a cancellation
         # that no worker is left to process.
         ids = [f"negotiation-{self.loan_id}-{n}" for n in range(1, 10)] + [
-            workflow_id_for(self.loan_id)]
+            f"legal-{self.loan_id}-{n}" for n in range(1, 3)] + [workflow_id_for(self.loan_id)]
+        with contextlib.suppress(RPCError):
+            case_ref = (await self.view()).case_ref
+            if case_ref:
+                ids.append(aftercare_id_for(case_ref))
         for workflow_id in ids:
             handle = self.env.client.get_workflow_handle(workflow_id)
             try:
@@ -154,9 +161,10 @@ class Case:
 
 
 @pytest.fixture
-async def case(ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
+async def case(fresh_ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
                sessions: async_sessionmaker[AsyncSession], tmp_path: Path
                ) -> AsyncIterator[Case]:
+    ts_env = fresh_ts_env
     settings = make_settings(database_url=database_url, outside=outside,
                              task_queue=f"tq-{uuid.uuid4()}")
     async with case_worker(ts_env.client, settings), \
@@ -389,13 +397,45 @@ async def test_gateway_answer_lost_after_send_still_one_sms(case: Case) -> None:
     assert (await case.handle.result()).outcome == "cured"
 
 
+async def test_cured_customer_is_asked_to_rate_the_service(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
+    await case.miss(due, "80.00")
+    await case.pay("80.00")
+    assert (await case.handle.result()).outcome == "cured"
+    case_ref = (await case.view()).case_ref
+    assert case_ref is not None
+
+    async def surveyed() -> bool:
+        return bool(await sms_messages(case.outside.sms_url, case_ref))
+
+    await case.until(surveyed)
+    [sms] = await sms_messages(case.outside.sms_url, case_ref)
+    link = str(sms["body"]).split("/survey/", 1)[1].split("。", 1)[0].split(" ", 1)[0]
+    url = f"{case.settings.intake.public_url}/survey/{link}"
+    async with httpx.AsyncClient() as http:
+        assert "1-5" in (await http.get(url)).text
+        refused = await http.post(url, data={"rating": "9", "treated_fairly": "yes"})
+        answered = await http.post(url, data={"rating": "4", "treated_fairly": "yes",
+                                              "comment": "<b>ok</b>"})
+        assert (await http.get(f"{case.settings.intake.public_url}/survey/nope")
+                ).status_code == 404
+    assert (refused.status_code, answered.status_code) == (422, 200)
+    async with case.sessions() as session:
+        survey = (await session.execute(select(Survey).where(
+            Survey.loan_id == case.loan_id))).scalar_one()
+    assert (survey.outcome, survey.channel, survey.rating, survey.treated_fairly,
+            survey.comment) == ("cured", "sms", 4, True, "<b>ok</b>")
+
+
 async def test_payment_before_reminder_cures_without_contact(case: Case) -> None:
     due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
     await case.miss(due, "800.00")
     await case.pay("800.00")
     outcome = await case.handle.result()
     assert (outcome.outcome, outcome.contacts_sent) == ("cured", 0)
-    assert await sms_messages(case.outside.sms_url, case.loan_id) == []
+    # No reminder went out (the aftercare survey, referenced by the case, is the only SMS).
+    assert [m for m in await sms_messages(case.outside.sms_url, case.loan_id)
+            if "/survey/" not in str(m["body"])] == []
 
 
 async def test_loan_closed_ends_the_case(case: Case) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -41,6 +42,12 @@ with workflow.unsafe.imports_passed_through():
         RepresentativeAssigned,
         SendReminderRequest,
     )
+    from domain.aftercare import (
+        SURVEYED_OUTCOMES,
+        WORKFLOW_AFTERCARE,
+        AftercareInput,
+        aftercare_id_for,
+    )
     from domain.arrears import days_past_due
     from domain.business_calendar import add_months
     from domain.case import (
@@ -51,6 +58,9 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_DISPUTE,
         SIGNAL_HARDSHIP,
         SIGNAL_REPRESENTATIVE_UPDATE,
+        UPDATE_LEGAL_OVERRIDE,
+        UPDATE_TRANSFER,
+        UPDATE_WRITE_OFF,
         WORKFLOW_TYPE,
         CallOutcome,
         CaseEvent,
@@ -58,17 +68,36 @@ with workflow.unsafe.imports_passed_through():
         CaseOutcome,
         CaseState,
         CaseView,
+        ClosureDecision,
         ContactReceipt,
         ContactRecord,
         DisputeUpdate,
         HardshipFlag,
         HardshipState,
         InstalmentRecord,
+        LegalOverride,
         Outcome,
         PromiseState,
         RepresentativeUpdate,
+        Transfer,
+        WriteOff,
     )
     from domain.contact_rules import Channel
+    from domain.legal import (
+        LegalTriggerRules,
+        TransferScreening,
+        check_write_off,
+        legal_review_due,
+        may_transfer,
+    )
+    from domain.legal_case import (
+        SIGNAL_LEGAL_PAYMENT,
+        WORKFLOW_LEGAL,
+        LedgerItem,
+        LegalInput,
+        LegalResult,
+        legal_id_for,
+    )
     from domain.money import ZERO, format_amount
     from domain.negotiation import (
         SIGNAL_PAYMENT,
@@ -127,10 +156,11 @@ class LoanDelinquencyWorkflow:
             s.paid_total += event.amount
             self._note_response()
             self._settle_promise()
-            if s.negotiation_id is not None:
-                s.pending_payments.append(PaymentNotice(
-                    event_id=event.event_id, amount=event.amount,
-                    value_date=event.value_date or event.occurred_at.date()))
+            notice = PaymentNotice(event_id=event.event_id, amount=event.amount,
+                                   value_date=event.value_date or event.occurred_at.date())
+            s.payment_log.append(notice)
+            if s.negotiation_id is not None or s.legal_id is not None:
+                s.pending_payments.append(notice)
         elif event.type == "loan.closed":
             s.closure_reason = event.closure_reason or "closed"
         elif event.type == "hardship.flagged":
@@ -167,13 +197,66 @@ class LoanDelinquencyWorkflow:
     def dispute_update(self, update: DisputeUpdate) -> None:
         self._s.dispute_open = update.open
 
+    @workflow.update(name=UPDATE_LEGAL_OVERRIDE)
+    def legal_override(self, override: LegalOverride) -> str:
+        self._s.legal_override = override
+        return "legal review will start when the current negotiation round ends"
+
+    @legal_override.validator
+    def _validate_override(self, override: LegalOverride) -> None:
+        s = self._s
+        assert s.policy is not None
+        if override.role != s.policy.legal.override_role:
+            raise ValueError(f"only the {s.policy.legal.override_role} role may send a case to "
+                             "law before the rule allows it")
+        if s.stage != "negotiation":
+            raise ValueError(f"an override applies in negotiation; the case is {s.stage}")
+
+    @workflow.update(name=UPDATE_WRITE_OFF)
+    def write_off(self, decision: WriteOff) -> str:
+        self._s.officer_closure = ClosureDecision(outcome="written_off",
+                                                  reason=decision.reason_code,
+                                                  decided_by=decision.officer)
+        return "written off"
+
+    @write_off.validator
+    def _validate_write_off(self, decision: WriteOff) -> None:
+        check_write_off(decision.reason_code)
+        self._require_open_for_closure()
+
+    @workflow.update(name=UPDATE_TRANSFER)
+    def transfer(self, decision: Transfer) -> str:
+        self._s.officer_closure = ClosureDecision(
+            outcome="transferred", reason=f"{decision.channel}:{decision.counterparty}",
+            decided_by=decision.officer)
+        return f"transferred ({decision.channel})"
+
+    @transfer.validator
+    def _validate_transfer(self, decision: Transfer) -> None:
+        allowed, why = may_transfer(TransferScreening(
+            deceased=decision.deceased, bankrupt=decision.bankrupt,
+            disputed=self._s.dispute_open))
+        if not allowed:
+            raise ValueError(why)
+        self._require_open_for_closure()
+
+    def _require_open_for_closure(self) -> None:
+        s = self._s
+        if s.outcome is not None or s.officer_closure is not None:
+            raise ValueError("the case is already closing")
+        if s.stage not in ("negotiation", "legal"):
+            raise ValueError("write-off and transfer follow negotiation or legal action; "
+                             f"the case is {s.stage}")
+        if s.legal_id is not None:
+            raise ValueError(f"legal case {s.legal_id} is running; settle or end it first")
+
     @workflow.query(name=QUERY_STATE)
     def case_state(self) -> CaseView:
         s = self._s
         position = s.position()
         dpd = self._days_past_due() if s.policy is not None else 0
         return CaseView(
-            loan_id=s.loan_id, stage=s.stage, outcome=s.outcome,
+            loan_id=s.loan_id, case_ref=s.case_ref, stage=s.stage, outcome=s.outcome,
             policy_version=s.policy.version if s.policy else None,
             arrears=position.arrears, unapplied_credit=position.unapplied_credit,
             days_past_due=dpd, bucket=s.policy.bucket_for(dpd) if s.policy else None,
@@ -185,7 +268,8 @@ class LoanDelinquencyWorkflow:
             escalation_at=s.escalation_at, negotiation_id=s.negotiation_id,
             negotiation_rounds=s.negotiation_rounds,
             consecutive_failed_negotiations=s.consecutive_failed_negotiations,
-            negotiation_results=list(s.negotiation_results),
+            negotiation_results=list(s.negotiation_results), legal_id=s.legal_id,
+            legal_results=list(s.legal_results),
         )
 
     # --- the case -----------------------------------------------------------------------
@@ -208,7 +292,9 @@ class LoanDelinquencyWorkflow:
 
         while True:
             outcome: Outcome | None = None
-            if s.closure_reason is not None:
+            if s.officer_closure is not None:
+                outcome = s.officer_closure.outcome
+            elif s.closure_reason is not None:
                 outcome = "loan_closed"
             elif s.missed and not s.position().in_arrears:
                 outcome = "cured"
@@ -230,10 +316,21 @@ class LoanDelinquencyWorkflow:
             if s.stage in ("opened", "early"):
                 await self._early_stage(policy)
             if not self._resolved() and s.stage == "negotiation":
-                if await self._negotiation_stage(policy):
+                next_step = await self._negotiation_stage(policy)
+                if next_step == "kept":
                     done = await self._finish("restructured")
                     assert done is not None
                     return done
+                if next_step == "legal":
+                    s.stage = "legal"
+                    await self._publish()
+            if not self._resolved() and s.stage == "legal" and s.legal_count == 0:
+                legal = await self._legal_stage(policy)
+                if legal is not None:
+                    done = await self._finish(legal)
+                    assert done is not None
+                    return done
+            if not self._resolved():
                 await workflow.wait_condition(
                     lambda: self._resolved() or workflow.info().is_continue_as_new_suggested())
             if not self._resolved():
@@ -409,33 +506,120 @@ class LoanDelinquencyWorkflow:
 
     # --- negotiation stage --------------------------------------------------------------
 
-    async def _negotiation_stage(self, policy: Policy) -> bool:
-        """Negotiation rounds, each a child workflow; True when an agreed plan performed.
+    async def _negotiation_stage(self, policy: Policy) -> Literal["kept", "legal", "none"]:
+        """Negotiation rounds, each a child workflow, until a plan performs ("kept"), the
+        legal rule is met ("legal"), or the case resolves or the rounds run out ("none").
 
         A round fails when the customer refuses, stays silent, or breaks a plan or promise;
-        failures in a row are counted (a success resets the count) and a new round starts
-        after the policy's pause, up to the policy's number of rounds.
+        failures in a row are counted (a success resets the count). Legal review needs MORE
+        than 90 days past due AND two failures in a row (policy); with the failures but not
+        yet the days, the case waits for the day rather than negotiating on.
         """
         s = self._s
         rules = policy.negotiation
         while not self._resolved() and s.negotiation_rounds < rules.max_rounds:
+            if s.legal_override is not None:
+                return "legal"
+            due, why = legal_review_due(
+                self._days_past_due(), s.consecutive_failed_negotiations,
+                LegalTriggerRules(min_days_past_due=policy.legal.min_days_past_due,
+                                  consecutive_failed_negotiations=(
+                                      policy.legal.consecutive_failed_negotiations)))
+            if due:
+                return "legal"
+            if s.consecutive_failed_negotiations >= policy.legal.consecutive_failed_negotiations:
+                oldest = s.position().oldest_unpaid_due_date
+                assert oldest is not None
+                legal_day = self._start_of_day(
+                    oldest + timedelta(days=policy.legal.min_days_past_due))
+                s.next_step, s.next_step_at = "legal review (days past due rule)", legal_day
+                self._describe()
+                if await self._wait_until(legal_day, f"legal review when {why}"):
+                    return "none"
+                continue
             if s.negotiation_results and s.negotiation_results[-1].status == "failed":
                 pause_until = self._case_now() + timedelta(days=rules.new_round_after_days)
                 s.next_step, s.next_step_at = "next negotiation round", pause_until
                 self._describe()
                 if await self._wait_until(pause_until, "pause before the next negotiation round"):
-                    return False
+                    return "none"
             result = await self._negotiation_round(policy)
             s.negotiation_results.append(result)
             if result.status == "kept":
                 s.consecutive_failed_negotiations = 0
-                return True
+                return "kept"
             if result.status == "failed":
                 s.consecutive_failed_negotiations += 1
             else:
                 s.consecutive_failed_negotiations = 0
             await self._publish()
-        return False
+        return "none"
+
+    async def _legal_stage(self, policy: Policy) -> Outcome | None:
+        """The legal case as a child workflow; its outcome closes the case (settled or
+        recovered), or the case waits for an officer's write-off or transfer, or payment."""
+        s = self._s
+        s.legal_count += 1
+        position = s.position()
+        assert position.oldest_unpaid_due_date is not None
+        loan = await workflow.execute_activity(
+            "load_loan_position",
+            LoanPositionRequest(loan_id=s.loan_id, arrears=position.arrears,
+                                oldest_unpaid_due_date=position.oldest_unpaid_due_date,
+                                next_due_date=self._case_date() + timedelta(days=1),
+                                as_of=self._case_date(), penalty_uplift=policy.penalty.uplift),
+            result_type=LoanPositionView, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY, summary="loan position for the legal claim")
+        trigger = (f"override by {s.legal_override.officer} ({s.legal_override.role}): "
+                   f"{s.legal_override.reason}" if s.legal_override else
+                   f"{self._days_past_due()} days past due and "
+                   f"{s.consecutive_failed_negotiations} failed negotiations in a row")
+        assert s.clock_anchor_real is not None and s.clock_anchor_case is not None
+        ledger = [LedgerItem(on=m.due_date, kind="instalment_due", amount=m.amount,
+                             principal=m.amount) for m in s.missed]
+        ledger += [LedgerItem(on=p.value_date, kind="payment", amount=p.amount)
+                   for p in s.payment_log]
+        child_id = legal_id_for(s.loan_id, s.legal_count)
+        child = await workflow.start_child_workflow(
+            WORKFLOW_LEGAL,
+            LegalInput(loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id,
+                       number=s.legal_count, policy=policy,
+                       clock_anchor_real=s.clock_anchor_real,
+                       clock_anchor_case=s.clock_anchor_case, ledger=ledger,
+                       annual_rate=loan.annual_rate,
+                       accelerated_principal=loan.outstanding_principal, trigger=trigger,
+                       arrears=position.arrears, days_past_due=self._days_past_due(),
+                       failed_negotiations=s.consecutive_failed_negotiations),
+            id=child_id, result_type=LegalResult,
+            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            static_summary=f"Legal case {s.legal_count} for loan {s.loan_id}")
+        s.legal_id = child_id
+        s.pending_payments.clear()
+        s.next_step, s.next_step_at = f"legal case {child_id}", None
+        await self._publish()
+        while not child.done():
+            await workflow.wait_condition(
+                lambda: child.done() or bool(s.pending_payments)
+                or s.closure_reason is not None)
+            while s.pending_payments and not child.done():
+                await child.signal(SIGNAL_LEGAL_PAYMENT, s.pending_payments.pop(0))
+            if s.closure_reason is not None and not child.done():
+                child.cancel()
+                break
+        try:
+            result: LegalResult = await child
+        except ChildWorkflowError:
+            result = LegalResult(number=s.legal_count, status="cancelled")
+        s.legal_results.append(result)
+        s.legal_id = None
+        s.next_step, s.next_step_at = None, None
+        if result.status == "settled":
+            return "settled"
+        if result.status == "recovered":
+            return "recovered"
+        s.next_step = f"legal case {result.status}: write off, transfer, or wait for payment"
+        await self._publish()
+        return None
 
     async def _negotiation_round(self, policy: Policy) -> NegotiationResult:
         s = self._s
@@ -648,13 +832,24 @@ class LoanDelinquencyWorkflow:
         self._settle_promise()
         await self._record_promises()
         await self._publish()
-        still_holds = (outcome in ("loan_closed", "restructured")
+        still_holds = (outcome in ("loan_closed", "restructured", "settled", "recovered",
+                                   "written_off", "transferred")
                        or s.closure_reason is not None
                        or (outcome == "cured" and not s.position().in_arrears)
                        or (outcome == "no_arrears" and not s.missed))
         if not still_holds:
             s.outcome, s.stage = None, "opened"
             return None
+        if outcome in SURVEYED_OUTCOMES and s.policy is not None:
+            # Aftercare outlives the case: the survey, and follow-ups after a restructure.
+            await workflow.start_child_workflow(
+                WORKFLOW_AFTERCARE,
+                AftercareInput(loan_id=s.loan_id, case_ref=s.case_ref or s.loan_id,
+                               outcome=outcome, policy=s.policy,
+                               closed_at_real=workflow.now()),
+                id=aftercare_id_for(s.case_ref or s.loan_id),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                static_summary=f"Aftercare for loan {s.loan_id} ({outcome})")
         return CaseOutcome(loan_id=s.loan_id, outcome=outcome, arrears=s.position().arrears,
                            paid_total=s.paid_total,
                            contacts_sent=sum(1 for c in s.contacts if c.channel != "-"
@@ -688,7 +883,8 @@ class LoanDelinquencyWorkflow:
 
     def _resolved(self) -> bool:
         s = self._s
-        return s.closure_reason is not None or (bool(s.missed) and not s.position().in_arrears)
+        return (s.closure_reason is not None or s.officer_closure is not None
+                or (bool(s.missed) and not s.position().in_arrears))
 
     async def _instant(self, after: date, business_days: int, policy: Policy,
                        summary: str) -> ContactInstant:
@@ -765,7 +961,12 @@ class LoanDelinquencyWorkflow:
                        bucket=bucket, policy_version=s.policy.version,
                        closed=s.outcome is not None,
                        oldest_unpaid_due_date=position.oldest_unpaid_due_date,
-                       assigned_officer=officer),
+                       assigned_officer=officer,
+                       closure_reason=(s.officer_closure.reason if s.officer_closure
+                                       else s.closure_reason),
+                       decided_by=s.officer_closure.decided_by if s.officer_closure else None,
+                       paid_total=s.paid_total,
+                       recovered=sum((r.recovered for r in s.legal_results), ZERO)),
             start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
             summary=f"record case stage {s.outcome or s.stage}")
 

@@ -241,3 +241,69 @@ class PromiseToPay(Base):
     received: Mapped[Decimal]
     made_at: Mapped[datetime]
     settled_at: Mapped[datetime | None]
+
+
+class LegalCase(Base):
+    """A legal case of a loan: why it started, where it stands, what it recovered."""
+
+    __tablename__ = "legal_cases"
+
+    legal_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    case_ref: Mapped[str] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(Text)
+    step: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    filing_id: Mapped[str | None] = mapped_column(String(100))
+    claim_total: Mapped[Decimal | None]
+    recovered: Mapped[Decimal]
+    judgment: Mapped[str | None] = mapped_column(String(16))
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class LegalTask(Base):
+    """A reminder for the legal team when the legal system has been silent too long."""
+
+    __tablename__ = "legal_tasks"
+
+    task_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    legal_id: Mapped[str] = mapped_column(String(120), index=True)
+    loan_id: Mapped[str] = mapped_column(String(64))
+    step: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+
+
+class CaseClosure(Base):
+    """How a case ended, with its amounts and reason (write-off code, transfer channel)."""
+
+    __tablename__ = "case_closures"
+
+    case_ref: Mapped[str] = mapped_column(String(200), primary_key=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    arrears: Mapped[Decimal]
+    paid_total: Mapped[Decimal]
+    recovered: Mapped[Decimal]
+    closed_at: Mapped[datetime]
+
+
+class Survey(Base):
+    """A satisfaction survey after a case closed, and the customer's answer."""
+
+    __tablename__ = "surveys"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    case_ref: Mapped[str] = mapped_column(String(200), unique=True)
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    sent_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    rating: Mapped[int | None] = mapped_column(Integer)
+    """1 (very dissatisfied) to 5 (very satisfied)."""
+    treated_fairly: Mapped[bool | None] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text)

@@ -21,7 +21,7 @@ DEMO = POLICY_DIR / "demo.toml"
 DEFAULT_TEXT = DEFAULT.read_text("utf-8")
 
 TEMPLATE_NAMES = {"reminder_sms", "second_reminder_sms", "reminder_email_subject",
-                  "reminder_email", "call_script"}
+                  "reminder_email", "call_script", "survey_sms", "follow_up_sms"}
 DEMO_HELP_URLS = {
     "calculator_url": "http://127.0.0.1:8000/help/calculator",
     "faq_url": "http://127.0.0.1:8000/help/faq",
@@ -55,6 +55,10 @@ def _replace_once(text: str, old: str, new: str) -> str:
 def test_default_policy_loads(default_policy: Policy) -> None:
     p = default_policy
     assert p.version == "2026.11-1"
+    assert (p.legal.min_days_past_due, p.legal.consecutive_failed_negotiations) == (91, 2)
+    assert (p.legal.legal_costs, p.legal.max_settlement_waiver) == (
+        Decimal("800.00"), Decimal("0.50"))
+    assert p.aftercare.restructured_follow_up_days == [30, 90]
     assert p.description.startswith("Production policy")
     assert p.clock.time_scale == 1
     assert p.seconds_per_case_day() == 86_400

@@ -183,6 +183,7 @@ FULL_FIELDS = {
     "faq_url": "https://selfhelp.test/faq",
     "planning_url": "https://selfhelp.test/planning",
     "unsubscribe_url": "https://prefs.test/unsubscribe",
+    "survey_url": "https://survey.test/abc",
 }
 OPT_OUT_WORD = {"zh-Hans": "TD", "zh-Hant": "TD", "en": "STOP"}
 OPT_OUT_WORDS = ("TD", "STOP", "退订", "退訂", "unsubscribe", "opt out", "opt-out")
@@ -200,7 +201,9 @@ POLICIES: dict[str, Policy] = {f: load_policy(POLICY_DIR / f) for f in POLICY_FI
 def _roles(policy: Policy) -> dict[str, set[str]]:
     """Each template's use, from the ladder: SMS, e-mail body/subject, call script."""
     roles: dict[str, set[str]] = {"sms": set(), "email": set(), "subject": set(),
-                                  "phone": set()}
+                                  "phone": set(), "aftercare": {
+                                      policy.aftercare.survey_template,
+                                      policy.aftercare.follow_up_template}}
     for step in policy.reminders.ladder:
         for channel, name in step.templates.items():
             roles[channel].add(name)
@@ -246,6 +249,7 @@ def test_every_shipped_template_has_one_use(policy_file: str) -> None:
         "email": {"reminder_email"},
         "subject": {"reminder_email_subject"},
         "phone": {"call_script"},
+        "aftercare": {"survey_sms", "follow_up_sms"},
     }
     used = [name for names in roles.values() for name in names]
     assert len(used) == len(set(used)), "a template serves two uses"
@@ -339,3 +343,13 @@ def test_only_bare_names_are_placeholders(template: str) -> None:
         check_template(template)
     with pytest.raises(TemplateError, match="must be a plain name"):
         render(template, {"customer_name": "x", "customer_name.__class__": "", "0": ""})
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("aftercare"))
+def test_aftercare_messages_carry_their_link_and_an_opt_out(policy_file: str, name: str,
+                                                            locale: str) -> None:
+    body = _rendered(policy_file, name, locale)
+    assert FULL_FIELDS["customer_name"] in body and FULL_FIELDS["bank_phone"] in body
+    assert OPT_OUT_WORD[locale] in body
+    link = "survey_url" if name == "survey_sms" else "planning_url"
+    assert FULL_FIELDS[link] in body

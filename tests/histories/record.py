@@ -32,6 +32,11 @@ from activities.contracts import (
     CloseAssignmentRequest,
     ContactOutcome,
     ContactPlan,
+    EnforcementRequest,
+    FilingRequest,
+    FollowUpRequest,
+    LegalRecord,
+    LegalReminderRequest,
     LoadPolicyRequest,
     LoanPositionRequest,
     NegotiationEventRecord,
@@ -39,9 +44,12 @@ from activities.contracts import (
     PlanContactRequest,
     PromiseRecord,
     RepresentativeAssigned,
+    ReviewRequest,
     SendReminderRequest,
+    SurveyRequest,
 )
 from activities.negotiation import NegotiationActivities
+from domain.aftercare import aftercare_id_for
 from domain.case import (
     CallOutcome,
     CaseInput,
@@ -52,6 +60,7 @@ from domain.case import (
     RepresentativeUpdate,
     workflow_id_for,
 )
+from domain.legal_case import EnforcementActionView, LegalEvent, LegalState, legal_id_for
 from domain.negotiation import (
     AgreementView,
     AnswerInput,
@@ -67,6 +76,8 @@ from domain.policy import Policy
 from overdue.business_days import BusinessCalendar
 from overdue.policy_file import load_policy
 from tests.factories import closed_event, missed_event, new_loan_id, payment_event
+from workflows.aftercare import AftercareWorkflow
+from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
@@ -151,7 +162,45 @@ async def record_promise_stub(_: PromiseRecord) -> None:
     return None
 
 
+@activity.defn(name="request_legal_review")
+async def request_legal_review_stub(_: ReviewRequest) -> str:
+    return "rev-1"
+
+
+@activity.defn(name="file_suit")
+async def file_suit_stub(_: FilingRequest) -> str:
+    return "fil-1"
+
+
+@activity.defn(name="request_enforcement")
+async def request_enforcement_stub(request: EnforcementRequest) -> list[EnforcementActionView]:
+    return [EnforcementActionView(action_id=f"act-{n}", kind=kind)  # type: ignore[arg-type]
+            for n, (kind, _) in enumerate(request.actions, start=1)]
+
+
+@activity.defn(name="raise_legal_reminder")
+async def raise_legal_reminder_stub(_: LegalReminderRequest) -> None:
+    return None
+
+
+@activity.defn(name="record_legal_case")
+async def record_legal_case_stub(_: LegalRecord) -> None:
+    return None
+
+
+@activity.defn(name="send_survey")
+async def send_survey_stub(_: SurveyRequest) -> str:
+    return "sms"
+
+
+@activity.defn(name="send_follow_up")
+async def send_follow_up_stub(_: FollowUpRequest) -> str:
+    return "sms"
+
+
 STUBS = [
+    request_legal_review_stub, file_suit_stub, request_enforcement_stub,
+    raise_legal_reminder_stub, record_legal_case_stub, send_survey_stub, send_follow_up_stub,
     record_promise_stub, load_loan_position_stub, record_negotiation_stub,
     record_negotiation_event_stub, save_agreement_stub, load_policy_stub, plan_contact_stub,
     send_sms_stub, send_email_stub, create_call_task_stub, assign_representative_stub,
@@ -262,6 +311,48 @@ async def negotiated_plan_kept(env: WorkflowEnvironment, tq: str) -> WorkflowHan
     return handle
 
 
+async def refuse_round(env: WorkflowEnvironment, loan_id: str, number: int) -> None:
+    child = env.client.get_workflow_handle(negotiation_id_for(loan_id, number))
+    state: NegotiationState = await child.query("negotiation_state",
+                                                result_type=NegotiationState)
+    await child.execute_update("propose_options", ProposeInput(officer=state.negotiator))
+    await child.execute_update("record_customer_answer", AnswerInput(
+        proposal_id=1, answer="reject", recorded_by=state.negotiator))
+
+
+async def legal_recovered(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
+    """Two refused rounds, legal action past 90 days, judgment for the bank, recovery."""
+    now = await env.get_current_time()
+    loan_id = new_loan_id()
+    due = (now - timedelta(days=1)).date()
+    handle = await start(env.client, tq, loan_id, missed_event(loan_id, due, "700.00", now))
+    await env.sleep(timedelta(days=33))
+    await refuse_round(env, loan_id, 1)
+    await env.sleep(timedelta(days=8))
+    await refuse_round(env, loan_id, 2)
+    await env.sleep(datetime.combine(due + timedelta(days=92), time(12), tzinfo=UTC)
+                    - await env.get_current_time())
+    legal = env.client.get_workflow_handle(legal_id_for(loan_id, 1))
+    await legal.signal("legal_event", LegalEvent(type="review_decided", decision="proceed",
+                                                 event_id="e1"))
+    await env.sleep(timedelta(days=1))
+    hearing = (await env.get_current_time()).date() + timedelta(days=20)
+    await legal.signal("legal_event", LegalEvent(type="hearing_scheduled",
+                                                 hearing_date=hearing, event_id="e2"))
+    await env.sleep(timedelta(days=21))
+    state: LegalState = await legal.query("legal_state", result_type=LegalState)
+    assert state.claim is not None
+    await legal.signal("legal_event", LegalEvent(type="judgment", outcome="for_bank",
+                                                 awarded=state.claim.total, event_id="e3"))
+    await env.sleep(timedelta(days=2))
+    for n, kind in enumerate(("freeze_accounts", "garnish_wages"), start=1):
+        await legal.signal("legal_event", LegalEvent(
+            type="enforcement_update", action_id=f"act-{n}", kind=kind, status="completed",
+            recovered=(state.claim.total / 2).quantize(Decimal("0.01")), event_id=f"e{3 + n}"))
+    await handle.result()
+    return handle
+
+
 async def no_arrears(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, Any]:
     now = await env.get_current_time()
     loan_id = new_loan_id()
@@ -279,8 +370,12 @@ PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[A
     "loan_delinquency_escalated_then_closed": escalated_then_closed,
     "loan_delinquency_hardship_then_promise_kept": hardship_then_promise_kept,
     "loan_delinquency_negotiated_plan_kept": negotiated_plan_kept,
+    "loan_delinquency_legal_recovered": legal_recovered,
 }
-CHILDREN = {"loan_delinquency_negotiated_plan_kept": "negotiation_round_plan_kept"}
+CHILDREN = {
+    "loan_delinquency_negotiated_plan_kept": ["negotiation_round_plan_kept"],
+    "loan_delinquency_legal_recovered": ["legal_case_recovered", "aftercare_survey"],
+}
 
 
 async def record(out_dir: Path, test_server: Path, names: list[str] | None = None
@@ -299,7 +394,8 @@ async def record(out_dir: Path, test_server: Path, names: list[str] | None = Non
             calendar = CalendarActivities(business)
             negotiation = NegotiationActivities(None, business)  # type: ignore[arg-type]
             async with Worker(env.client, task_queue=tq,
-                              workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow],
+                              workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow,
+                                         LegalCaseWorkflow, AftercareWorkflow],
                               activities=[*STUBS, calendar.contact_instant,
                                           negotiation.build_options],
                               workflow_runner=workflow_runner()):
@@ -307,10 +403,19 @@ async def record(out_dir: Path, test_server: Path, names: list[str] | None = Non
                 path = out_dir / f"{name}.json"
                 path.write_text((await handle.fetch_history()).to_json(), encoding="utf-8")
                 written.append(path)
-                if name in CHILDREN:
-                    loan_id = handle.id.removeprefix("loan-")
-                    child = env.client.get_workflow_handle(negotiation_id_for(loan_id, 1))
-                    path = out_dir / f"{CHILDREN[name]}.json"
+                loan_id = handle.id.removeprefix("loan-")
+                for child_name in CHILDREN.get(name, []):
+                    if child_name.startswith("negotiation"):
+                        child_id = negotiation_id_for(loan_id, 1)
+                    elif child_name.startswith("legal"):
+                        child_id = legal_id_for(loan_id, 1)
+                    else:
+                        view: CaseView = await handle.query("case_state", result_type=CaseView)
+                        assert view.case_ref is not None
+                        child_id = aftercare_id_for(view.case_ref)
+                        await env.client.get_workflow_handle(child_id).result()
+                    child = env.client.get_workflow_handle(child_id)
+                    path = out_dir / f"{child_name}.json"
                     path.write_text((await child.fetch_history()).to_json(), encoding="utf-8")
                     written.append(path)
         finally:
