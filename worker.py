@@ -32,7 +32,7 @@ from overdue.logs import configure_logging
 from overdue.policy_file import load_policy
 from overdue.settings import Settings, get_settings
 from overdue.storage.engine import create_engine, create_sessionmaker
-from overdue.temporal import connect
+from overdue.temporal import connect, metrics_runtime
 from workflows.aftercare import AftercareWorkflow
 from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
@@ -115,16 +115,60 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
 async def run_worker(settings: Settings) -> None:
     # Refuse to start on a broken policy: better a clear error now than failing cases later.
     policy = load_policy(settings.policy.path)
-    client = await connect(settings.temporal)
+    runtime = (metrics_runtime(settings.metrics.bind_address)
+               if settings.metrics.bind_address else None)
+    client = await connect(settings.temporal, runtime=runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with running_worker(client, settings):
+    async with running_worker(client, settings), health_server(
+            client, settings.metrics.worker_health_address):
         log.info("worker started", task_queue=settings.temporal.task_queue,
-                 policy_version=policy.version, temporal=settings.temporal.address)
+                 policy_version=policy.version, temporal=settings.temporal.address,
+                 metrics=settings.metrics.bind_address)
         await stop.wait()
         log.info("worker stopping")
+
+
+@asynccontextmanager
+async def health_server(client: Client, address: str | None) -> AsyncIterator[None]:
+    """``GET /healthz`` (the process runs) and ``GET /readyz`` (Temporal answers), for
+    orchestrators; a worker has no other HTTP surface."""
+    if address is None:
+        yield
+        return
+    host, _, port = address.rpartition(":")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request_line = (await asyncio.wait_for(reader.readline(), 5)).decode(
+                "latin-1", errors="replace")
+            path = request_line.split(" ")[1] if request_line.count(" ") >= 2 else ""
+            status, body = "404 Not Found", b'{"status": "not found"}'
+            if path == "/healthz":
+                status, body = "200 OK", b'{"status": "ok"}'
+            elif path == "/readyz":
+                try:
+                    await asyncio.wait_for(client.service_client.check_health(), 5)
+                    status, body = "200 OK", b'{"status": "ready"}'
+                except Exception:
+                    status, body = "503 Service Unavailable", b'{"status": "unready"}'
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+                         .encode() + body)
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, host or "127.0.0.1", int(port))
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
 
 
 def main() -> None:

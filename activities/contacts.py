@@ -40,6 +40,7 @@ from overdue.clients.contact_centre import (
 )
 from overdue.clients.email import EmailClient, EmailRejected, EmailUnavailable
 from overdue.clients.sms import SmsGatewayClient, SmsGatewayUnavailable, SmsRejected
+from overdue.metrics import count_contact
 from overdue.storage import repository as repo
 from overdue.storage.models import ContactAttempt
 
@@ -361,6 +362,7 @@ class ContactActivities:
                         reason: str) -> ContactOutcome:
         attempt.status, attempt.error = "suppressed", reason
         await session.commit()
+        count_contact(channel, "suppressed")
         return ContactOutcome(attempt_id=attempt.id, status="suppressed", channel=channel,
                               reason=reason)
 
@@ -368,6 +370,7 @@ class ContactActivities:
                     reason: str) -> ContactOutcome:
         attempt.status, attempt.error = "failed", reason
         await session.commit()
+        count_contact(channel, "failed")
         return ContactOutcome(attempt_id=attempt.id, status="failed", channel=channel,
                               reason=reason)
 
@@ -383,5 +386,6 @@ class ContactActivities:
         attempt.provider_message_id = provider_id
         attempt.error = None
         await session.commit()
+        count_contact(channel, "sent")
         return ContactOutcome(attempt_id=attempt.id, status="sent", channel=channel,
                               replayed=replayed, provider_id=provider_id)

@@ -49,6 +49,13 @@ class IntakeSettings(BaseModel):
     """Where the SMS gateway and the contact centre post their callbacks (webhooks)."""
 
 
+class MetricsSettings(BaseModel):
+    bind_address: str | None = "127.0.0.1:9464"
+    """The worker's Prometheus endpoint (SDK metrics and business counters); None: off."""
+    worker_health_address: str | None = "127.0.0.1:8002"
+    """The worker's /healthz and /readyz; None: off."""
+
+
 class ContactSettings(BaseModel):
     recipient_key_secret: SecretStr = SecretStr("overdue-dev-recipient-key")
     """Keys the hash that lets contact caps count per number without storing the number
@@ -71,6 +78,7 @@ class Settings(BaseSettings):
     contact_centre: ContactCentreSettings = ContactCentreSettings()
     legal: LegalSettings = LegalSettings()
     contacts: ContactSettings = ContactSettings()
+    metrics: MetricsSettings = MetricsSettings()
     intake: IntakeSettings = IntakeSettings()
     policy: PolicySettings = PolicySettings()
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
 from overdue.settings import TemporalSettings
 
 
-async def connect(settings: TemporalSettings, *, lazy: bool = False) -> Client:
+async def connect(settings: TemporalSettings, *, lazy: bool = False,
+                  runtime: Runtime | None = None) -> Client:
     """``lazy`` connects on first use, so an API can start (and report unready) while
-    Temporal is down."""
+    Temporal is down. ``runtime`` carries telemetry (the worker's Prometheus endpoint)."""
     return await Client.connect(settings.address, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter, lazy=lazy)
+                                data_converter=pydantic_data_converter, lazy=lazy,
+                                runtime=runtime)
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A runtime exporting the SDK's metrics and the business counters for Prometheus."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=bind_address, counters_total_suffix=True)))
 
 
 def is_temporal_unavailable(exc: BaseException) -> bool:

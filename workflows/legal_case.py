@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         SettlementView,
     )
     from domain.money import format_amount
+    from overdue.metrics import count_filing, count_recovered
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
                     maximum_interval=timedelta(minutes=5))
@@ -194,6 +195,7 @@ class LegalCaseWorkflow:
                 result_type=str, start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RETRY, summary=f"file suit for {self._money(s.claim.total)}")
             s.step = "filed"
+            count_filing()
             self._log(f"suit filed at {rules.court}: {self._money(s.claim.total)}")
             await self._record()
             hearing = await self._await_event("hearing_scheduled", rules.hearing_wait_days,
@@ -210,6 +212,7 @@ class LegalCaseWorkflow:
                 return await self._end(LegalResult(number=case.number, status="lost",
                                                    claim_total=s.claim.total))
             await self._enforce(rules.enforcement_actions, rules.enforcement_wait_days)
+            count_recovered(int(s.recovered * 100))
             return await self._end(LegalResult(number=case.number, status="recovered",
                                                recovered=s.recovered,
                                                claim_total=s.claim.total))

@@ -109,6 +109,7 @@ with workflow.unsafe.imports_passed_through():
         negotiation_id_for,
     )
     from domain.policy import Policy, ReminderStep
+    from overdue.metrics import count_stage
     from workflows import search_attributes as sa
 
 SEEN_EVENT_IDS_KEPT = 500
@@ -938,6 +939,7 @@ class LoanDelinquencyWorkflow:
         position = s.position()
         dpd = self._days_past_due()
         bucket = s.policy.bucket_for(dpd)
+        count_stage(s.outcome or s.stage)
         if officer is None and s.hardship is not None and s.hardship.active:
             officer = s.hardship.representative
         workflow.upsert_search_attributes([

@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         Proposal,
         ProposeInput,
     )
+    from overdue.metrics import count_agreement
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
                        maximum_interval=timedelta(minutes=1))
@@ -350,6 +351,7 @@ class NegotiationWorkflow:
             s.status = "kept"
             self._log("plan", "system",
                       f"{len(followed)} plan instalment(s) kept: restructured and performing")
+        count_agreement(agreement.status)
         await workflow.execute_activity(
             "save_agreement", agreement, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DB_RETRY, summary=f"plan {agreement.status}")
