@@ -462,6 +462,26 @@ def dev_up(policy: Path = Path("policy/demo.toml"), demo_events: bool = True) ->
     raise typer.Exit(run_stack(policy=policy, feed_demo=demo_events))
 
 
+@events_app.command("post")
+def events_post(
+    event: Annotated[str, typer.Argument(help="The event's JSON, or @FILE")],
+    url: str | None = None,
+) -> None:
+    """Post one core-banking event to the intake API, HMAC-signed as core banking does."""
+    import httpx
+
+    from starter.signing import signed_headers
+
+    settings = _settings()
+    body = (Path(event[1:]).read_bytes() if event.startswith("@") else event.encode())
+    target = url or f"http://{settings.intake.host}:{settings.intake.port}"
+    response = httpx.post(
+        f"{target}/v1/core-banking/events", content=body, timeout=30,
+        headers=signed_headers(settings.intake.hmac_secret.get_secret_value().encode(), body))
+    typer.echo(f"{response.status_code} {response.text}")
+    raise typer.Exit(0 if response.status_code < 300 else 1)
+
+
 @events_app.command("demo")
 def events_demo(out: Path = Path(".data/demo-events.jsonl"), loans: int = 5) -> None:
     """Write a JSON-lines file of demo instalment.missed events due yesterday."""

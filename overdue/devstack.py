@@ -20,6 +20,7 @@ import httpx
 
 from overdue.demo import demo_events, payment_for
 from overdue.settings import DATA_DIR, PROJECT_ROOT, get_settings
+from starter.signing import signed_headers
 from workflows.search_attributes import dev_server_flags
 
 BIN = Path(sys.executable).parent
@@ -141,8 +142,11 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
         wait_for_http(f"{intake_url}/healthz", 60, intake)
 
         events = demo_events(5) if feed_demo else []
+        secret = settings.intake.hmac_secret.get_secret_value().encode()
         for event in events:
-            response = httpx.post(f"{intake_url}/v1/core-banking/events", json=event, timeout=30)
+            body = json.dumps(event, ensure_ascii=False).encode()
+            response = httpx.post(f"{intake_url}/v1/core-banking/events", content=body,
+                                  headers=signed_headers(secret, body), timeout=30)
             print(f"  demo event {event['event_id']}: {response.status_code} "
                   f"{response.json().get('status')}", flush=True)
         print(f"""
@@ -160,10 +164,9 @@ overdue is running (policy {policy}; a case day lasts
 """, flush=True)
         if events:
             payment = json.dumps(payment_for(events[0]), ensure_ascii=False)
-            print(f"""Cure the first demo case by paying its arrears:
+            print(f"""Cure the first demo case by paying its arrears (a signed core-banking event):
 
-  curl -s -X POST {intake_url}/v1/core-banking/events \\
-       -H 'content-type: application/json' -d '{payment}'
+  {overdue} events post '{payment}'
 
   {BIN / 'temporal'} workflow list --address {settings.temporal.address}
   {overdue} case show {events[0]['loan']['loan_id']}

@@ -47,6 +47,9 @@ class IntakeSettings(BaseModel):
     port: int = Field(default=8000, ge=1, le=65535)
     public_url: str = "http://127.0.0.1:8000"
     """Where the SMS gateway and the contact centre post their callbacks (webhooks)."""
+    hmac_secret: SecretStr = SecretStr("dev-core-banking-secret")
+    """Shared with core banking: every event request is HMAC-signed with it."""
+    replay_window_seconds: int = Field(default=300, ge=1, le=3600)
 
 
 class MetricsSettings(BaseModel):

@@ -20,6 +20,7 @@ from overdue.policy_file import load_policy
 from overdue.settings import Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect, is_temporal_unavailable
+from starter import signing
 from starter.intake import IntakeService
 from starter.selfhelp import create_router
 from starter.survey import router as survey_router
@@ -100,6 +101,8 @@ def create_app(settings: Settings, service: IntakeService | None = None,
 
     @app.post("/v1/core-banking/events", openapi_extra=openapi_extra, status_code=202,
               responses={200: {"description": "Duplicate: already processed, no effect"},
+                         401: {"description": "Missing, wrong or stale HMAC signature "
+                                               "(X-Overdue-Timestamp, X-Overdue-Signature)"},
                          409: {"description": "Event id reused with different content"},
                          422: {"description": "Invalid event; nothing was started"},
                          503: {"description": "Temporal unavailable; re-deliver later"}})
@@ -108,6 +111,12 @@ def create_app(settings: Settings, service: IntakeService | None = None,
         if len(raw) > MAX_EVENT_BYTES:
             return JSONResponse(status_code=413, content={
                 "error": "too_large", "message": f"an event is at most {MAX_EVENT_BYTES} bytes"})
+        refused = signing.check(settings.intake.hmac_secret.get_secret_value().encode(),
+                                dict(request.headers), raw,
+                                settings.intake.replay_window_seconds)
+        if refused is not None:
+            return JSONResponse(status_code=401, content={"error": "bad_signature",
+                                                          "message": refused})
         try:
             event = event_adapter.validate_json(raw)
         except ValidationError as exc:

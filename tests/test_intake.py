@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from overdue.settings import Settings
 from overdue.storage.models import CoreBankingEventRecord, Customer
 from starter.api import create_app
 from starter.intake import IntakeService
+from starter.signing import SIGNATURE_HEADER, signed_headers
 from tests.conftest import Outside, case_worker, make_settings, policy_variant, sms_messages
 from tests.factories import missed_event, new_loan_id, payment_event
 
@@ -55,8 +57,21 @@ async def stack(dev_env: WorkflowEnvironment, database_url: str, outside: Outsid
     app = create_app(settings, IntakeService(sessions, dev_env.client,
                                              settings.temporal.task_queue))
     async with case_worker(dev_env.client, settings), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://intake") as http:
+            transport=httpx.ASGITransport(app=app), base_url="http://intake",
+            event_hooks={"request": [signer(settings)]}) as http:
         yield http, settings
+
+
+def signer(settings: Settings) -> Callable[[httpx.Request], Awaitable[None]]:
+    """Core banking's side: every request HMAC-signed with the shared secret."""
+    secret = settings.intake.hmac_secret.get_secret_value().encode()
+
+    async def sign(request: httpx.Request) -> None:
+        if request.url.path.startswith("/v1/core-banking/") and "x-overdue-signature" not in \
+                request.headers:
+            request.headers.update(signed_headers(secret, request.content))
+
+    return sign
 
 
 def as_json(event: Any) -> dict[str, Any]:
@@ -173,7 +188,8 @@ async def test_temporal_down_keeps_event_for_redelivery(
     loan_id = new_loan_id()
     event = yesterday_missed(loan_id)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=down),
-                                 base_url="http://intake") as http_down:
+                                 base_url="http://intake",
+                                 event_hooks={"request": [signer(settings)]}) as http_down:
         response = await http_down.post("/v1/core-banking/events", json=event)
     assert response.status_code == 503
     async with sessions() as session:
@@ -197,3 +213,24 @@ async def test_openapi_documents_the_event_schema(
     assert schema["discriminator"]["propertyName"] == "type"
     assert {"InstalmentMissed", "PaymentReceived", "LoanClosed"} <= set(
         spec["components"]["schemas"])
+
+
+@pytest.mark.parametrize("case", ["unsigned", "wrong-secret", "stale", "body-changed"])
+async def test_unsigned_or_forged_requests_are_refused(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        case: str) -> None:
+    http, settings = stack
+    loan_id = new_loan_id()
+    body = json.dumps(yesterday_missed(loan_id)).encode()
+    secret = settings.intake.hmac_secret.get_secret_value().encode()
+    headers = {
+        # An empty signature header keeps the test client's signing hook away.
+        "unsigned": {"content-type": "application/json", SIGNATURE_HEADER: ""},
+        "wrong-secret": signed_headers(b"not-the-secret", body),
+        "stale": signed_headers(secret, body, now=time.time() - 3600),
+        "body-changed": signed_headers(secret, body + b" "),
+    }[case]
+    response = await http.post("/v1/core-banking/events", content=body, headers=headers)
+    assert response.status_code == 401 and response.json()["error"] == "bad_signature"
+    with pytest.raises(RPCError):
+        await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).describe()
