@@ -26,6 +26,7 @@ COPY workflows/ workflows/
 COPY activities/ activities/
 COPY starter/ starter/
 COPY sandbox/ sandbox/
+COPY officer/ officer/
 COPY migrations/ migrations/
 COPY policy/ policy/
 # Editable on purpose: overdue.storage.migrate locates alembic.ini and migrations/ (and the

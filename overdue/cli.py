@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from officer.cli import officer_app
 from overdue.logs import configure_logging
 from overdue.settings import Settings, get_settings
 
@@ -424,6 +425,15 @@ def sandbox_legal(host: str = "127.0.0.1", port: int = 8029, store: Path | None 
     run(host, port, store)
 
 
+@app.command("codec-server")
+def codec_server(host: str = "127.0.0.1", port: int | None = None) -> None:
+    """Serve /encode and /decode so the Web UI and the CLI can show decrypted payloads."""
+    from overdue.codec_server import run
+
+    settings = _settings()
+    run(host, port or settings.codec_server_port, settings.codec)
+
+
 @sandbox_app.command("smtp")
 def sandbox_smtp(host: str = "127.0.0.1", smtp_port: int = 8026, http_port: int = 8027,
                  store: Path | None = None) -> None:
@@ -603,6 +613,10 @@ def calc_command(
             right={0, 2, 3, 4})
     lines += ["", "An estimate: penalty on the whole overdue amount, no interest on penalty."]
     typer.echo("\n".join(lines))
+
+
+app.add_typer(officer_app, name="officer",
+              help="Officers' tools: tokens, and commands through the officer API.")
 
 
 def main() -> None:

@@ -28,11 +28,13 @@ SMTP_SINK_HTTP_PORT = 8027
 """The SMTP sink's listing API (the SMTP port itself is OVERDUE_SMTP__PORT, 8026)."""
 
 
-def temporal_server_command(host: str, port: int, ui_port: int, db_file: Path) -> list[str]:
+def temporal_server_command(host: str, port: int, ui_port: int, db_file: Path,
+                            codec_endpoint: str | None = None) -> list[str]:
     return [
         str(BIN / "temporal"), "server", "start-dev",
         "--ip", host, "--port", str(port), "--ui-port", str(ui_port),
         "--db-filename", str(db_file), "--log-level", "warn",
+        *(["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []),
         # WAL + synchronous=normal: ~2.5x the start rate of the default settings here.
         "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal",
         *dev_server_flags(),
@@ -74,7 +76,11 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
     temporal_host, _, temporal_port = settings.temporal.address.rpartition(":")
     ui_port = urlparse(settings.temporal.ui_url).port or 8233
     sms = urlparse(settings.sms.url)
-    env = {**os.environ, "OVERDUE_POLICY__PATH": str(policy.resolve())}
+    # The local UI has no sign-in and so sends no token to the codec server, which listens
+    # on loopback only.
+    env = {**os.environ, "OVERDUE_POLICY__PATH": str(policy.resolve()),
+           "OVERDUE_CODEC__SERVER_REQUIRES_TOKEN": "false"}
+    codec_url = f"http://127.0.0.1:{settings.codec_server_port}"
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def start(name: str, command: list[str]) -> subprocess.Popen[bytes]:
@@ -108,9 +114,12 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
     overdue = str(BIN / "overdue")
     try:
         print("Starting the overdue stack:", flush=True)
+        codec = start("codec", [overdue, "codec-server", "--host", "127.0.0.1",
+                                "--port", str(settings.codec_server_port)])
+        wait_for_http(f"{codec_url}/healthz", 30, codec)
         temporal = start("temporal", temporal_server_command(
             temporal_host or "127.0.0.1", int(temporal_port), ui_port,
-            DATA_DIR / "temporal.db"))
+            DATA_DIR / "temporal.db", codec_url))
         wait_for_port(temporal_host or "127.0.0.1", int(temporal_port), 60, temporal)
         sandbox = start("sms-gw", [sys.executable, "-m", "sandbox.sms_gateway",
                                    "--host", sms.hostname or "127.0.0.1",
@@ -138,8 +147,14 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
         wait_for_http(f"{settings.contact_centre.url}/healthz", 30, centre)
         start("worker", [overdue, "worker"])
         intake = start("intake", [overdue, "intake"])
+        officer_api = start("officers", [overdue, "officer", "serve", "--port", "8001"])
         intake_url = f"http://{settings.intake.host}:{settings.intake.port}"
         wait_for_http(f"{intake_url}/healthz", 60, intake)
+        wait_for_http("http://127.0.0.1:8001/healthz", 60, officer_api)
+        supervisor_token = json.loads(subprocess.run(
+            [overdue, "officer", "token", "issue", "demo-supervisor", "supervisor"],
+            cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, check=True,
+        ).stdout)["token"]
 
         events = demo_events(5) if feed_demo else []
         secret = settings.intake.hmac_secret.get_secret_value().encode()
@@ -154,12 +169,14 @@ overdue is running (policy {policy}; a case day lasts
 {86400 // _time_scale(policy)} s on the demo clock).
 
   Temporal UI      {settings.temporal.ui_url}/namespaces/{settings.temporal.namespace}/workflows
+                   (payloads are encrypted; the UI decrypts them through {codec_url})
   Intake API docs  {intake_url}/docs
   SMS sandbox      {settings.sms.url}/v1/messages   (every SMS the cases sent)
   E-mail sink      {smtp_http}/v1/messages   (every e-mail)
   Contact centre   {settings.contact_centre.url}/v1/call-tasks   (phone tasks for agents)
   Legal system     {settings.legal.url}/v1/reviews   (lawyers' reviews, filings, enforcement)
   Self-help        {intake_url}/help/faq   {intake_url}/help/calculator
+  Officers' API    http://127.0.0.1:8001/docs   (demo supervisor token below)
   Logs             {logs}/
 """, flush=True)
         if events:
@@ -169,7 +186,14 @@ overdue is running (policy {policy}; a case day lasts
   {overdue} events post '{payment}'
 
   {BIN / 'temporal'} workflow list --address {settings.temporal.address}
+  {BIN / 'temporal'} workflow show --codec-endpoint {codec_url} \\
+       -w loan-{events[0]['loan']['loan_id']}
   {overdue} case show {events[0]['loan']['loan_id']}
+
+Officers act through their API (roles checked, every action audited):
+
+  export OVERDUE_OFFICER_TOKEN={supervisor_token}
+  {overdue} officer call case {events[0]['loan']['loan_id']}
 
 An agent completes a phone task (its outcome reaches the case through the webhook):
 

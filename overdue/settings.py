@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from overdue.clients.contact_centre import ContactCentreSettings
 from overdue.clients.email import SmtpSettings
 from overdue.clients.legal import LegalSettings
+from overdue.codec import CodecSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_ROOT / ".data"
@@ -82,6 +83,8 @@ class Settings(BaseSettings):
     legal: LegalSettings = LegalSettings()
     contacts: ContactSettings = ContactSettings()
     metrics: MetricsSettings = MetricsSettings()
+    codec: CodecSettings = CodecSettings()
+    codec_server_port: int = Field(default=8888, ge=1, le=65535)
     intake: IntakeSettings = IntakeSettings()
     policy: PolicySettings = PolicySettings()
     log_format: str = Field(default="auto", pattern="^(auto|json|console)$")

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import RPCError, RPCStatusCode
 
+from overdue.codec import CodecSettings, data_converter
 from overdue.settings import TemporalSettings
 
 
 async def connect(settings: TemporalSettings, *, lazy: bool = False,
-                  runtime: Runtime | None = None) -> Client:
+                  runtime: Runtime | None = None, codec: CodecSettings | None = None) -> Client:
     """``lazy`` connects on first use, so an API can start (and report unready) while
-    Temporal is down. ``runtime`` carries telemetry (the worker's Prometheus endpoint)."""
-    return await Client.connect(settings.address, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter, lazy=lazy,
-                                runtime=runtime)
+    Temporal is down. ``runtime`` carries telemetry (the worker's Prometheus endpoint).
+    Every payload is encrypted with the process's codec keys (``codec`` overrides them)."""
+    from overdue.settings import get_settings
+
+    return await Client.connect(
+        settings.address, namespace=settings.namespace,
+        data_converter=data_converter(codec or get_settings().codec), lazy=lazy,
+        runtime=runtime)
 
 
 def metrics_runtime(bind_address: str) -> Runtime:

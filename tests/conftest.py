@@ -21,12 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from overdue.clients.contact_centre import ContactCentreSettings
 from overdue.clients.email import SmtpSettings
+from overdue.codec import CodecSettings, data_converter
 from overdue.settings import (
     DatabaseSettings,
     IntakeSettings,
@@ -48,6 +48,9 @@ from worker import running_worker
 from workflows import search_attributes as sa
 
 BIN = Path(sys.executable).parent
+CONVERTER = data_converter(CodecSettings())
+"""What every client and worker of the service uses: pydantic models, payloads encrypted
+with the (development) codec key."""
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policy"
 
 
@@ -69,7 +72,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """The time-skipping test server: months of timers in milliseconds."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        data_converter=CONVERTER)
     # It has no search-attribute flag; register them through the operator service.
     await register_search_attributes(env.client)
     try:
@@ -84,7 +87,7 @@ async def fresh_ts_env() -> AsyncIterator[WorkflowEnvironment]:
     abandoned by its parent, an update in flight) can hold the clock for the next test."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
-        data_converter=pydantic_data_converter)
+        data_converter=CONVERTER)
     await register_search_attributes(env.client)
     try:
         yield env
@@ -97,7 +100,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The real dev server (search attributes, visibility), in memory."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(BIN / "temporal"), search_attributes=sa.ALL,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_extra_args=["--log-level", "error"])
     try:
         yield env

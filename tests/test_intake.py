@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,7 +26,14 @@ from overdue.storage.models import CoreBankingEventRecord, Customer
 from starter.api import create_app
 from starter.intake import IntakeService
 from starter.signing import SIGNATURE_HEADER, signed_headers
-from tests.conftest import Outside, case_worker, make_settings, policy_variant, sms_messages
+from tests.conftest import (
+    CONVERTER,
+    Outside,
+    case_worker,
+    make_settings,
+    policy_variant,
+    sms_messages,
+)
 from tests.factories import missed_event, new_loan_id, payment_event
 
 pytestmark = pytest.mark.devserver
@@ -183,7 +189,7 @@ async def test_temporal_down_keeps_event_for_redelivery(
         stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
         sessions: async_sessionmaker[AsyncSession]) -> None:
     _, settings = stack
-    dead = await Client.connect("127.0.0.1:1", lazy=True, data_converter=pydantic_data_converter)
+    dead = await Client.connect("127.0.0.1:1", lazy=True, data_converter=CONVERTER)
     down = create_app(settings, IntakeService(sessions, dead, settings.temporal.task_queue))
     loan_id = new_loan_id()
     event = yesterday_missed(loan_id)

@@ -9,12 +9,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import CaseOutcome, workflow_id_for
 from overdue.temporal import metrics_runtime
-from tests.conftest import Outside, case_worker, intake_for, make_settings
+from tests.conftest import CONVERTER, Outside, case_worker, intake_for, make_settings
 from tests.factories import missed_event, new_loan_id, payment_event
 from tests.servers import free_port
 from worker import health_server
@@ -37,7 +36,7 @@ async def test_prometheus_exports_sdk_metrics_and_business_counters(
     bind = f"127.0.0.1:{free_port()}"
     client = await Client.connect(fresh_ts_env.client.service_client.config.target_host,
                                   namespace=fresh_ts_env.client.namespace,
-                                  data_converter=pydantic_data_converter,
+                                  data_converter=CONVERTER,
                                   runtime=metrics_runtime(bind))
     settings = make_settings(database_url=database_url, outside=outside,
                              task_queue=f"tq-{uuid.uuid4()}")

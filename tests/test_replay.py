@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import CONVERTER
 from tests.histories.record import CHILDREN, PATHS, record
 from workflows.aftercare import AftercareWorkflow
 from workflows.legal_case import LegalCaseWorkflow
@@ -29,7 +29,7 @@ def replayer() -> Replayer:
     return Replayer(workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow, LegalCaseWorkflow,
                                AftercareWorkflow],
                     workflow_runner=workflow_runner(),
-                    data_converter=pydantic_data_converter)
+                    data_converter=CONVERTER)
 
 
 def test_every_main_path_has_a_recorded_history() -> None:

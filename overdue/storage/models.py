@@ -307,3 +307,34 @@ class Survey(Base):
     """1 (very dissatisfied) to 5 (very satisfied)."""
     treated_fairly: Mapped[bool | None] = mapped_column(Boolean)
     comment: Mapped[str | None] = mapped_column(Text)
+
+
+class ApiToken(Base):
+    """An officer's API bearer token: only its SHA-256 is stored, never the token itself."""
+
+    __tablename__ = "api_tokens"
+
+    token_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    officer: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Every officer API attempt, allowed or refused: who, as what role, did what to which
+    case, and how it ended. No personal data: ids and the command minus free text."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    officer: Mapped[str] = mapped_column(String(64), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(64))
+    loan_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    target_workflow: Mapped[str | None] = mapped_column(String(140))
+    result: Mapped[str] = mapped_column(String(16))
+    """ok, refused or error."""
+    detail: Mapped[dict[str, Any]]
