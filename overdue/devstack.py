@@ -193,7 +193,7 @@ overdue is running (policy {policy}; a case day lasts
 Officers act through their API (roles checked, every action audited):
 
   export OVERDUE_OFFICER_TOKEN={supervisor_token}
-  {overdue} officer call case {events[0]['loan']['loan_id']}
+  {overdue} officer call show {events[0]['loan']['loan_id']}
 
 An agent completes a phone task (its outcome reaches the case through the webhook):
 
