@@ -70,10 +70,12 @@ from domain.case import (
 )
 from domain.legal_case import (
     QUERY_LEGAL,
+    SIGNAL_LEGAL_EVENT,
     UPDATE_ASSET_LEAD,
     UPDATE_OFFER_SETTLEMENT,
     UPDATE_SETTLEMENT_ANSWER,
     AssetLead,
+    LegalEvent,
     LegalState,
     SettlementAnswer,
     SettlementInput,
@@ -444,6 +446,10 @@ COMMANDS: tuple[Command, ...] = (
             "Record the customer's answer to the settlement offer"),
     Command(Action.LEGAL_ASSET_LEAD, "/legal/asset-lead", AssetLead, "legal", "update",
             UPDATE_ASSET_LEAD, "officer", int, "Supply an asset lead for enforcement"),
+    Command(Action.LEGAL_STEP, "/legal/step", LegalEvent, "legal", "signal",
+            SIGNAL_LEGAL_EVENT, None, None,
+            "Record a legal step (review decision, hearing date, judgment, enforcement "
+            "update) from the lawyers' tool"),
 )
 
 _ERRORS: dict[int | str, dict[str, Any]] = {

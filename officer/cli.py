@@ -50,6 +50,7 @@ CALLS: dict[str, tuple[str, str]] = {
     "legal-settle": ("POST", "/legal/settle"),
     "legal-settlement-answer": ("POST", "/legal/settlement-answer"),
     "legal-asset-lead": ("POST", "/legal/asset-lead"),
+    "legal-step": ("POST", "/legal/step"),
 }
 
 Url = Annotated[str, typer.Option(help="The officers' API")]

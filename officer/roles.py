@@ -48,6 +48,9 @@ class Action(StrEnum):
     LEGAL_SETTLE = "legal.settle"
     LEGAL_SETTLEMENT_ANSWER = "legal.settlement_answer"
     LEGAL_ASSET_LEAD = "legal.asset_lead"
+    LEGAL_STEP = "legal.step"
+    """A step of the legal case (review, hearing, judgment, enforcement) recorded by the
+    legal team, for when it does not come from the legal system's callbacks."""
 
 
 ALL_ROLES = frozenset(Role)
@@ -76,6 +79,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.LEGAL_SETTLE: _LEGAL,
     Action.LEGAL_SETTLEMENT_ANSWER: _LEGAL,
     Action.LEGAL_ASSET_LEAD: _LEGAL,
+    Action.LEGAL_STEP: _LEGAL,
     Action.WRITE_OFF: _SUPERVISOR,
     Action.TRANSFER: _SUPERVISOR,
 }

@@ -8,6 +8,7 @@ a dependency on a missing service, a file the image forgets.
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shlex
@@ -375,3 +376,17 @@ def test_dockerfile_builds_what_the_stack_runs() -> None:
         inside = Path(env[key]).relative_to(workdir)
         assert (ROOT / inside).is_file(), f"{key}={env[key]}: no {inside} in the repo"
         assert inside.parts[0] in copied, f"{key}: {inside.parts[0]} is not copied"
+
+
+def test_compose_file_is_valid_against_the_compose_specification_schema() -> None:
+    """The Compose Specification's JSON schema (tests/schemas/README.md says which)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).parent / "schemas" / "compose_spec.json").read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    errors = [f"{'.'.join(str(p) for p in e.path)}: {e.message}"
+              for e in validator.iter_errors(COMPOSE)]
+    assert errors == []
+    # The check can fail: a misspelt service key is caught.
+    broken = json.loads(json.dumps(COMPOSE))
+    broken["services"]["worker"]["healthchek"] = {}
+    assert any("healthchek" in e.message for e in validator.iter_errors(broken))

@@ -54,6 +54,7 @@ EXPECTED: dict[str, set[Role]] = {
     "case.legal_override": {S, A}, "case.write_off": {S, A}, "case.transfer": {S, A},
     "legal.settle": {L, S, A}, "legal.settlement_answer": {L, S, A},
     "legal.asset_lead": {L, S, A},
+    "legal.step": {L, S, A},
 }
 
 

@@ -307,6 +307,11 @@ async def test_hardship_pause_is_bounded_by_policy(case: Case) -> None:
     flagged = await case.now()
     await case.sleep_until(flagged + timedelta(days=13))
     assert await case.attempts() == []
+    # Nothing happened for 13 days, yet ops see today's days past due and bucket.
+    described = await case.handle.describe()
+    today = (await case.now()).astimezone(SHANGHAI).date()
+    assert described.typed_search_attributes.get(sa.DAYS_PAST_DUE) == (today - due).days
+    assert described.typed_search_attributes.get(sa.BUCKET) == "M1"
     await case.sleep_until(flagged + timedelta(days=14, hours=1))
     # One catch-up contact: the latest rung that came due during the pause.
     assert len(await case.attempts()) == 1

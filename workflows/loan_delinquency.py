@@ -15,6 +15,7 @@ negotiation.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -290,7 +291,15 @@ class LoanDelinquencyWorkflow:
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
                 summary="load the collections policy in force")
         policy = s.policy
+        # Days past due and the bucket grow every day; ops filter on them in the UI.
+        daily = asyncio.create_task(self._refresh_daily())
+        try:
+            return await self._case(policy)
+        finally:
+            daily.cancel()
 
+    async def _case(self, policy: Policy) -> CaseOutcome:
+        s = self._s
         while True:
             outcome: Outcome | None = None
             if s.officer_closure is not None:
@@ -858,6 +867,19 @@ class LoanDelinquencyWorkflow:
                            policy_version=s.policy.version if s.policy else None)
 
     # --- time ---------------------------------------------------------------------------
+
+    async def _refresh_daily(self) -> None:
+        """At each local midnight of the case clock: days past due and bucket, current."""
+        s = self._s
+        while True:
+            tomorrow = self._start_of_day(self._case_date() + timedelta(days=1))
+            await workflow.sleep((tomorrow - self._case_now()) / self._scale(),
+                                 summary="new business date: refresh days past due")
+            if s.outcome is None and s.missed and s.policy is not None:
+                dpd = self._days_past_due()
+                workflow.upsert_search_attributes([
+                    sa.DAYS_PAST_DUE.value_set(dpd),
+                    sa.BUCKET.value_set(s.policy.bucket_for(dpd))])
 
     def _scale(self) -> int:
         return self._s.policy.clock.time_scale if self._s.policy else 1
