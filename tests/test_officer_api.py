@@ -300,6 +300,11 @@ async def test_early_stage_commands_and_the_legal_override_role(case: Case) -> N
         write_off = await api.post("sup-liu", f"{loan}/write-off",
                                    {"officer": "sup-liu", "reason_code": "uncollectable"})
         assert write_off.status_code == 409 and "case is early" in write_off.json()["message"]
+        # Legal steps from the lawyers' tool: lawyers only, and only on a legal case.
+        step = {"type": "review_decided", "decision": "proceed"}
+        assert (await api.post("col-wu", f"{loan}/legal/step", step)).status_code == 403
+        no_case = await api.post("lawyer-he", f"{loan}/legal/step", step)
+        assert no_case.status_code == 409, no_case.text
     rows = await audit_rows(case)
     assert {row for row in rows if row[1] == "case.read"} == {("col-wu", "case.read", "ok")}
     assert [row for row in rows if row[1] != "case.read"] == [
@@ -308,6 +313,8 @@ async def test_early_stage_commands_and_the_legal_override_role(case: Case) -> N
         ("lawyer-he", "case.dispute", "refused"),
         ("sup-liu", "case.legal_override", "refused"),
         ("sup-liu", "case.write_off", "refused"),
+        ("col-wu", "legal.step", "refused"),
+        ("lawyer-he", "legal.step", "refused"),
     ]
 
 
