@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import CONVERTER
 from tests.histories.record import CHILDREN, PATHS, record
+from tests.histories.variants import GuardedChange, UnguardedChange
 from workflows.aftercare import AftercareWorkflow
 from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
@@ -60,3 +61,19 @@ async def test_a_changed_workflow_is_caught(tmp_path: Path) -> None:
     history = WorkflowHistory.from_json("tampered", tampered)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is not None
+
+
+@pytest.mark.parametrize("path", [p for p in RECORDED if p.stem.startswith("loan_delinquency")],
+                         ids=lambda p: p.stem)
+async def test_a_patched_change_still_replays_old_histories(path: Path) -> None:
+    """The procedure of docs/workflow-changes.md works: guarded by workflow.patched, a new
+    step leaves every recorded case replaying; unguarded, the same step breaks them."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
+    others = [NegotiationWorkflow, LegalCaseWorkflow, AftercareWorkflow]
+    guarded = Replayer(workflows=[GuardedChange, *others], workflow_runner=workflow_runner(),
+                       data_converter=CONVERTER)
+    unguarded = Replayer(workflows=[UnguardedChange, *others],
+                         workflow_runner=workflow_runner(), data_converter=CONVERTER)
+    assert (await guarded.replay_workflow(history)).replay_failure is None
+    broken = await unguarded.replay_workflow(history, raise_on_replay_failure=False)
+    assert broken.replay_failure is not None
