@@ -39,6 +39,9 @@ class CasePolicy(PolicyModel):
     idle_close_after_days: int = Field(default=35, ge=1, le=3650)
     """A case opened by a payment or closure that never sees arrears ends after this."""
     default_locale: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"
+    history_budget: int = Field(default=1500, ge=200, le=40_000)
+    """History events a case run may reach before it continues as new, at its next wait
+    (none while a negotiation round or legal case runs as its child)."""
 
 
 def _check_slug(value: str) -> str:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -42,6 +43,7 @@ from tests.conftest import (
     case_worker,
     intake_for,
     make_settings,
+    policy_variant,
     serve_intake,
     sms_messages,
     smtp_messages,
@@ -472,3 +474,36 @@ async def test_same_instalment_reported_twice_counts_once(case: Case) -> None:
     assert (view.missed_instalments, view.arrears) == (1, Decimal("300.00"))
     await case.pay("300.00")
     assert (await case.handle.result()).outcome == "cured"
+
+
+async def test_a_long_case_continues_as_new_and_keeps_its_state(
+        fresh_ts_env: WorkflowEnvironment, database_url: str, outside: Outside,
+        sessions: async_sessionmaker[AsyncSession], tmp_path: Path) -> None:
+    """A small history budget: the case continues as new mid-ladder, keeps its contacts,
+    skips the steps it already took, and closes normally."""
+    settings = make_settings(
+        database_url=database_url, outside=outside, task_queue=f"tq-{uuid.uuid4()}",
+        policy_path=policy_variant(tmp_path, replace={
+            "history_budget = 1500": "history_budget = 200"}))
+    async with case_worker(fresh_ts_env.client, settings), \
+            serve_intake(settings, fresh_ts_env.client, sessions):
+        case = Case(fresh_ts_env, intake_for(fresh_ts_env.client, sessions, settings),
+                    settings, outside, sessions)
+        friday = quiet_weekend_friday((await case.now()).astimezone(SHANGHAI).date())
+        await case.miss(friday, "321.00")
+        first_run = (await case.handle.describe()).run_id
+        await case.sleep_until(at_nine(business_day(friday, 15)) + timedelta(hours=1))
+        view = await case.view()
+        assert (await case.handle.describe()).run_id != first_run
+        assert [c.step for c in view.contacts if c.channel != "-"] == [
+            "first-reminder", "email-reminder", "phone-call", "second-sms"]
+        first = [e async for e in fresh_ts_env.client.get_workflow_handle(
+            case.handle.id, run_id=first_run).fetch_history_events()]
+        assert first[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+        assert len(first) < 260
+        # Each step went out once, over all runs.
+        assert [a.step for a in await case.attempts()] == [
+            "first-reminder", "email-reminder", "phone-call", "second-sms"]
+        await case.pay("321.00")
+        assert (await case.handle.result()).outcome == "cured"
+        await case.terminate_leftovers()

@@ -19,7 +19,7 @@ import asyncio
 import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -341,12 +341,22 @@ class LoanDelinquencyWorkflow:
                     assert done is not None
                     return done
             if not self._resolved():
-                await workflow.wait_condition(
-                    lambda: self._resolved() or workflow.info().is_continue_as_new_suggested())
+                await workflow.wait_condition(lambda: self._resolved() or self._over_budget())
             if not self._resolved():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                s.runs += 1
-                workflow.continue_as_new(CaseInput(loan_id=s.loan_id, resume=s))
+                await self._continue_as_new()
+
+    def _over_budget(self) -> bool:
+        info = workflow.info()
+        assert self._s.policy is not None
+        return (info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= self._s.policy.case.history_budget)
+
+    async def _continue_as_new(self) -> NoReturn:
+        """A fresh run carrying the whole case, once no signal or update is mid-way."""
+        s = self._s
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        s.runs += 1
+        workflow.continue_as_new(CaseInput(loan_id=s.loan_id, resume=s))
 
     # --- early stage --------------------------------------------------------------------
 
@@ -921,11 +931,18 @@ class LoanDelinquencyWorkflow:
         return instant
 
     async def _wait_until(self, deadline: datetime, summary: str) -> bool:
-        """Sleep until ``deadline`` on the case clock, holds permitting; True if resolved."""
-        assert self._s.policy is not None
+        """Sleep until ``deadline`` on the case clock, holds permitting; True if resolved.
+
+        A long wait is where a case whose history grew past its budget continues as new
+        (never while a negotiation round or legal case runs as its child)."""
+        s = self._s
+        policy = s.policy
+        assert policy is not None
         while not self._resolved():
+            if self._over_budget() and s.negotiation_id is None and s.legal_id is None:
+                await self._continue_as_new()
             if self._on_hold():
-                if await self._settle_holds(self._s.policy):
+                if await self._settle_holds(policy):
                     return True
                 continue
             remaining = (deadline - self._case_now()) / self._scale()
