@@ -135,7 +135,7 @@ async def run_worker(settings: Settings) -> None:
 async def health_server(client: Client, address: str | None) -> AsyncIterator[None]:
     """``GET /healthz`` (the process runs) and ``GET /readyz`` (Temporal answers), for
     orchestrators; a worker has no other HTTP surface."""
-    if address is None:
+    if not address:
         yield
         return
     host, _, port = address.rpartition(":")
