@@ -106,5 +106,11 @@ async def test_worker_killed_mid_cases_then_restarted(
         sent = [c.idempotency_key for c in view.contacts if c.channel == "sms"
                 and c.status in ("sent", "delivered")]
         assert set(sent) <= set(keys), f"{loan}: an SMS the case counts is not in the gateway"
-        executions = [w async for w in dev_env.client.list_workflows(f'LoanId = "{loan}"')]
+        # Visibility is eventually consistent: give it a moment to list the case.
+        for _ in range(50):
+            executions = [w async for w in dev_env.client.list_workflows(
+                f'LoanId = "{loan}"')]
+            if executions:
+                break
+            await asyncio.sleep(0.1)
         assert len(executions) == 1, f"{loan}: {len(executions)} workflows"
