@@ -6,7 +6,7 @@ forwarded to the loan's workflow, so names and phone numbers never reach Tempora
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -135,6 +135,3 @@ event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(CoreBankingEvent)
 def loan_id_of(event: AnyEvent) -> str:
     return event.loan.loan_id if isinstance(event, InstalmentMissed) else event.loan_id
 
-
-def occurred(event: AnyEvent) -> datetime:
-    return event.occurred_at

@@ -283,35 +283,15 @@ def negotiation_do(
                                                 '\'{"officer": "neg-wang"}\'')],
 ) -> None:
     """Send an officer's command to the open round; a refused command says why."""
-    from pydantic import ValidationError
-    from temporalio.client import WorkflowUpdateFailedError
-
     import domain.negotiation as negotiation
-    from overdue.temporal import connect
 
     _settings()
     if command not in NEGOTIATION_COMMANDS:
         raise typer.BadParameter(f"one of {', '.join(NEGOTIATION_COMMANDS)}",
                                  param_hint="COMMAND")
     update, model_name = NEGOTIATION_COMMANDS[command]
-    try:
-        body = getattr(negotiation, model_name).model_validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise typer.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}",
-                                 param_hint="PAYLOAD") from exc
-
-    async def go() -> str:
-        client = await connect(get_settings().temporal)
-        handle = client.get_workflow_handle(await _current_negotiation(loan_id))
-        result = await handle.execute_update(update, body)
-        return json.dumps(result, ensure_ascii=False, indent=2, default=str)
-
-    try:
-        typer.echo(asyncio.run(go()))
-    except WorkflowUpdateFailedError as exc:
-        typer.echo(f"refused: {exc.cause}", err=True)
-        raise typer.Exit(1) from exc
+    body = _parse(negotiation, model_name, payload)
+    _update(asyncio.run(_current_negotiation(loan_id)), update, body)
 
 
 def _update(workflow_id: str, update: str, body: object) -> None:

@@ -23,7 +23,10 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     children = {name: matcher for name, matcher in members.children.items()
                 if name != "zoneinfo"}
     restrictions = dataclasses.replace(
-        default, invalid_module_members=dataclasses.replace(members, children=children))
+        default, invalid_module_members=dataclasses.replace(members, children=children),
+    # The worker's log handler (structlog, JSON) renders records emitted inside the
+    # sandbox; loaded there, it trips over restricted os.path and hides the real error.
+    ).with_passthrough_modules("structlog", "rich")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
