@@ -1,12 +1,14 @@
 """History events of one case over a simulated year with a core-banking event every day.
 
-    .venv/bin/python bench/history_per_case_year.py
+    .venv/bin/python -m bench.history_per_case_year
 
 A loan misses an instalment of 10,000.00 and pays 1.00 every day for a year (never
 enough), so the case walks the reminder ladder, escalates, runs negotiation rounds that
 fail by silence, and waits. Activities are the recorder's stand-ins (their results are all
-a history keeps). Prints one JSON line: events per run of the case workflow, the number of
-runs (continue-as-new), the children's events, and the total per case-year.
+a history keeps). Prints one JSON line: events per run of the case workflow and of each
+child (negotiation rounds, legal case), the largest single run (the figure continue-as-new
+bounds), and the total per case-year beside the floor Temporal itself sets: a workflow that
+does nothing but receive the same 365 signals.
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
 from activities.negotiation import NegotiationActivities
+from bench.noop import NoopWorkflow
 from overdue.business_days import BusinessCalendar
 from tests.conftest import CONVERTER, register_search_attributes
 from tests.factories import missed_event, new_loan_id, payment_event
@@ -67,7 +71,7 @@ async def main() -> dict[str, Any]:
         tq = f"bench-{uuid.uuid4()}"
         async with Worker(env.client, task_queue=tq,
                           workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow,
-                                     LegalCaseWorkflow, AftercareWorkflow],
+                                     LegalCaseWorkflow, AftercareWorkflow, NoopWorkflow],
                           activities=[*STUBS, CalendarActivities(business).contact_instant,
                                       NegotiationActivities(None, business).build_options],  # type: ignore[arg-type]
                           workflow_runner=workflow_runner()):
@@ -80,19 +84,36 @@ async def main() -> dict[str, Any]:
                 await handle.signal("core_banking_event", payment_event(
                     loan_id, "1.00", await env.get_current_time()).case_event())
             runs = await count_events(env, handle.id)
-            children = 0
-            for n in range(1, 10):
-                try:
-                    children += sum(await count_events(env, f"negotiation-{loan_id}-{n}"))
-                except Exception:  # no such round
-                    break
+            children: dict[str, list[int]] = {}
+            for prefix in ("negotiation", "legal"):
+                for n in range(1, 20):
+                    child_id = f"{prefix}-{loan_id}-{n}"
+                    try:
+                        children[child_id] = await count_events(env, child_id)
+                    except Exception:  # no such round
+                        break
+            floor = await signal_floor(env.client, tq)
     finally:
         await env.shutdown()
-    return {"history_events_per_case_year": sum(runs) + children,
-            "case_events_per_run": runs, "case_runs": len(runs),
-            "case_events": sum(runs), "negotiation_round_events": children,
+    per_run = [*runs, *(n for counts in children.values() for n in counts)]
+    return {"history_events_per_case_year": sum(per_run),
+            "history_events_max_per_run": max(per_run),
+            "case_events_per_run": runs, "case_runs": len(runs), "case_events": sum(runs),
+            "child_events_per_run": children,
+            "signal_floor_events_per_year": floor,
             "simulated_days": DAYS, "seconds": round(time.monotonic() - started, 1)}
 
+
+async def signal_floor(client: Client, task_queue: str) -> int:
+    """Events of a do-nothing workflow that receives one signal a day for DAYS days."""
+    handle = await client.start_workflow(NoopWorkflow.run, id=f"floor-{uuid.uuid4()}",
+                                         task_queue=task_queue)
+    for day in range(DAYS):
+        await handle.signal(NoopWorkflow.tick, str(day))
+        await handle.describe()  # one workflow task per signal, as with a daily event
+    await handle.signal(NoopWorkflow.stop)
+    await handle.result()
+    return len([e async for e in handle.fetch_history_events()])
 
 if __name__ == "__main__":
     print(json.dumps(asyncio.run(main())))

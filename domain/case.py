@@ -27,6 +27,7 @@ SIGNAL_CONTACT_RECEIPT = "contact_receipt"
 SIGNAL_HARDSHIP = "hardship_flagged"
 SIGNAL_REPRESENTATIVE_UPDATE = "representative_update"
 SIGNAL_DISPUTE = "dispute_update"
+SIGNAL_STAGE_RESULT = "stage_result"
 QUERY_STATE = "case_state"
 UPDATE_LEGAL_OVERRIDE = "legal_override"
 UPDATE_WRITE_OFF = "write_off"
@@ -165,6 +166,18 @@ class PromiseState(CaseModel):
     """The status last written to the database."""
 
 
+class StageResult(CaseModel):
+    """A negotiation round's or legal case's result, signalled by the child to its case.
+
+    The case continues as new while a child runs, so the run that awaits the result may
+    not be the run that started the child; the signal reaches whichever run is current.
+    """
+
+    child_id: str
+    negotiation: NegotiationResult | None = None
+    legal: LegalResult | None = None
+
+
 class CaseState(CaseModel):
     """The whole case; carried across continue-as-new."""
 
@@ -212,6 +225,15 @@ class CaseState(CaseModel):
     legal_id: str | None = None
     legal_results: list[LegalResult] = Field(default_factory=list)
     officer_closure: ClosureDecision | None = None
+    round_pause_until: datetime | None = None
+    """End of the pause before the next negotiation round, while it runs."""
+    children_outlive_runs: bool = False
+    """Children started to outlive this run (ABANDON), so the case may continue as new
+    while a negotiation round or legal case runs; False for cases opened before."""
+    stage_results: dict[str, StageResult] = Field(default_factory=dict)
+    """Results signalled by the running child, until the case takes them."""
+    refresh_at_bucket_changes: bool = False
+    """Days past due refreshed when the bucket changes (not daily): OverdueSince is set."""
 
     def position(self) -> ArrearsPosition:
         return arrears_position(

@@ -39,7 +39,7 @@ class CasePolicy(PolicyModel):
     idle_close_after_days: int = Field(default=35, ge=1, le=3650)
     """A case opened by a payment or closure that never sees arrears ends after this."""
     default_locale: Literal["zh-Hans", "zh-Hant", "en"] = "zh-Hans"
-    history_budget: int = Field(default=1500, ge=200, le=40_000)
+    history_budget: int = Field(default=1500, ge=100, le=40_000)
     """History events a case run may reach before it continues as new, at its next wait
     (none while a negotiation round or legal case runs as its child)."""
 
@@ -305,6 +305,13 @@ class Policy(PolicyModel):
             ):
                 return bucket.name
         raise AssertionError("buckets are validated contiguous and open-ended")
+
+    def next_bucket_at(self, days_past_due: int) -> int | None:
+        """Days past due at which the case moves to the next bucket; None in the last."""
+        for bucket in self.buckets:
+            if bucket.max_days is not None and days_past_due <= bucket.max_days:
+                return bucket.max_days + 1
+        return None
 
     def seconds_per_case_day(self) -> float:
         return 86_400 / self.clock.time_scale

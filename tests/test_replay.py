@@ -23,7 +23,10 @@ from workflows.negotiation import NegotiationWorkflow
 from workflows.runner import workflow_runner
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
-RECORDED = sorted(HISTORIES.glob("*.json"))
+CURRENT = sorted(HISTORIES.glob("*.json"))
+RECORDED = sorted(HISTORIES.rglob("*.json"))
+"""Today's recordings, and under v1/ those of the code before the changes in
+docs/workflow-changes.md: cases opened then must still replay."""
 
 
 def replayer() -> Replayer:
@@ -35,10 +38,11 @@ def replayer() -> Replayer:
 
 def test_every_main_path_has_a_recorded_history() -> None:
     children = {name for names in CHILDREN.values() for name in names}
-    assert {path.stem for path in RECORDED} >= set(PATHS) | children
+    assert {path.stem for path in CURRENT} >= set(PATHS) | children
 
 
-@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+@pytest.mark.parametrize("path", RECORDED,
+                         ids=[str(p.relative_to(HISTORIES).with_suffix("")) for p in RECORDED])
 async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text(encoding="utf-8"))
     result = await replayer().replay_workflow(history)

@@ -309,11 +309,12 @@ async def test_hardship_pause_is_bounded_by_policy(case: Case) -> None:
     flagged = await case.now()
     await case.sleep_until(flagged + timedelta(days=13))
     assert await case.attempts() == []
-    # Nothing happened for 13 days, yet ops see today's days past due and bucket.
+    # Nothing happened for 13 days, yet ops see the bucket it moved to on its first day
+    # past due, and OverdueSince filters exact days past due.
     described = await case.handle.describe()
-    today = (await case.now()).astimezone(SHANGHAI).date()
-    assert described.typed_search_attributes.get(sa.DAYS_PAST_DUE) == (today - due).days
     assert described.typed_search_attributes.get(sa.BUCKET) == "M1"
+    assert described.typed_search_attributes.get(sa.DAYS_PAST_DUE) == 1
+    assert described.typed_search_attributes.get(sa.OVERDUE_SINCE) == sa.day_number(due)
     await case.sleep_until(flagged + timedelta(days=14, hours=1))
     # One catch-up contact: the latest rung that came due during the pause.
     assert len(await case.attempts()) == 1
@@ -484,7 +485,7 @@ async def test_a_long_case_continues_as_new_and_keeps_its_state(
     settings = make_settings(
         database_url=database_url, outside=outside, task_queue=f"tq-{uuid.uuid4()}",
         policy_path=policy_variant(tmp_path, replace={
-            "history_budget = 1500": "history_budget = 200"}))
+            "history_budget = 1500": "history_budget = 100"}))
     async with case_worker(fresh_ts_env.client, settings), \
             serve_intake(settings, fresh_ts_env.client, sessions):
         case = Case(fresh_ts_env, intake_for(fresh_ts_env.client, sessions, settings),

@@ -10,6 +10,7 @@ stays the legal steps and is followed like an agreement; a broken one resumes th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
@@ -17,6 +18,8 @@ from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+from workflows.stage_report import report_to_case
 
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
@@ -28,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         LegalReminderRequest,
         ReviewRequest,
     )
+    from domain.case import StageResult
     from domain.legal import LedgerEntry, claim_as_of, settlement_offer
     from domain.legal_case import (
         QUERY_LEGAL,
@@ -165,6 +169,17 @@ class LegalCaseWorkflow:
 
     @workflow.run
     async def run(self, case: LegalInput) -> LegalResult:
+        me = workflow.info().workflow_id
+        try:
+            result = await self._legal(case)
+        except asyncio.CancelledError:
+            await report_to_case(StageResult(
+                child_id=me, legal=LegalResult(number=self._in.number, status="cancelled")))
+            raise
+        await report_to_case(StageResult(child_id=me, legal=result))
+        return result
+
+    async def _legal(self, case: LegalInput) -> LegalResult:
         s = self._s
         rules = case.policy.legal
         self._log(f"legal action: {case.trigger}")

@@ -16,10 +16,11 @@ negotiation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Literal, NoReturn
+from typing import Any, Literal, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         SIGNAL_DISPUTE,
         SIGNAL_HARDSHIP,
         SIGNAL_REPRESENTATIVE_UPDATE,
+        SIGNAL_STAGE_RESULT,
         UPDATE_LEGAL_OVERRIDE,
         UPDATE_TRANSFER,
         UPDATE_WRITE_OFF,
@@ -80,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         PromiseState,
         RepresentativeUpdate,
+        StageResult,
         Transfer,
         WriteOff,
     )
@@ -125,6 +128,14 @@ SEND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coeffici
 SEND_ACTIVITY = {"sms": "send_sms_reminder", "email": "send_email_reminder",
                  "phone": "create_call_task"}
 
+# Workflow changes made while cases are open (docs/workflow-changes.md).
+PATCH_CHILDREN_OUTLIVE_RUNS = "children-outlive-runs"
+"""Children are abandoned, not cancelled, when a run closes, so a case can continue as
+new while a negotiation round or legal case runs; they report back by signal."""
+PATCH_REFRESH_AT_BUCKET_CHANGES = "refresh-at-bucket-changes"
+"""One timer per bucket change instead of one per day: ~2,000 fewer events a case-year,
+and no wake-up of every open case at midnight."""
+
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class LoanDelinquencyWorkflow:
@@ -169,6 +180,12 @@ class LoanDelinquencyWorkflow:
             assert event.hardship_kind is not None
             self.hardship_flagged(HardshipFlag(kind=event.hardship_kind,
                                                flagged_by="core-banking"))
+
+    @workflow.signal(name=SIGNAL_STAGE_RESULT)
+    def stage_result(self, result: StageResult) -> None:
+        s = self._s
+        if result.child_id in (s.negotiation_id, s.legal_id):
+            s.stage_results[result.child_id] = result
 
     @workflow.signal(name=SIGNAL_CALL_OUTCOME)
     def call_outcome(self, outcome: CallOutcome) -> None:
@@ -302,7 +319,9 @@ class LoanDelinquencyWorkflow:
         s = self._s
         while True:
             outcome: Outcome | None = None
-            if s.officer_closure is not None:
+            if s.negotiation_id is not None or s.legal_id is not None:
+                pass  # a run continued as new mid-stage: follow the child first
+            elif s.officer_closure is not None:
                 outcome = s.officer_closure.outcome
             elif s.closure_reason is not None:
                 outcome = "loan_closed"
@@ -325,7 +344,8 @@ class LoanDelinquencyWorkflow:
                 continue
             if s.stage in ("opened", "early"):
                 await self._early_stage(policy)
-            if not self._resolved() and s.stage == "negotiation":
+            if s.stage == "negotiation" and (s.negotiation_id is not None
+                                             or not self._resolved()):
                 next_step = await self._negotiation_stage(policy)
                 if next_step == "kept":
                     done = await self._finish("restructured")
@@ -334,7 +354,8 @@ class LoanDelinquencyWorkflow:
                 if next_step == "legal":
                     s.stage = "legal"
                     await self._publish()
-            if not self._resolved() and s.stage == "legal" and s.legal_count == 0:
+            if s.stage == "legal" and (s.legal_id is not None
+                                       or (not self._resolved() and s.legal_count == 0)):
                 legal = await self._legal_stage(policy)
                 if legal is not None:
                     done = await self._finish(legal)
@@ -537,32 +558,41 @@ class LoanDelinquencyWorkflow:
         """
         s = self._s
         rules = policy.negotiation
-        while not self._resolved() and s.negotiation_rounds < rules.max_rounds:
-            if s.legal_override is not None:
-                return "legal"
-            due, why = legal_review_due(
-                self._days_past_due(), s.consecutive_failed_negotiations,
-                LegalTriggerRules(min_days_past_due=policy.legal.min_days_past_due,
-                                  consecutive_failed_negotiations=(
-                                      policy.legal.consecutive_failed_negotiations)))
-            if due:
-                return "legal"
-            if s.consecutive_failed_negotiations >= policy.legal.consecutive_failed_negotiations:
-                oldest = s.position().oldest_unpaid_due_date
-                assert oldest is not None
-                legal_day = self._start_of_day(
-                    oldest + timedelta(days=policy.legal.min_days_past_due))
-                s.next_step, s.next_step_at = "legal review (days past due rule)", legal_day
-                self._describe()
-                if await self._wait_until(legal_day, f"legal review when {why}"):
-                    return "none"
-                continue
-            if s.negotiation_results and s.negotiation_results[-1].status == "failed":
-                pause_until = self._case_now() + timedelta(days=rules.new_round_after_days)
-                s.next_step, s.next_step_at = "next negotiation round", pause_until
-                self._describe()
-                if await self._wait_until(pause_until, "pause before the next negotiation round"):
-                    return "none"
+        while s.negotiation_id is not None or (not self._resolved()
+                                               and s.negotiation_rounds < rules.max_rounds):
+            # A round in flight when the run continued as new is followed, not restarted.
+            if s.negotiation_id is None:
+                if s.legal_override is not None:
+                    return "legal"
+                due, why = legal_review_due(
+                    self._days_past_due(), s.consecutive_failed_negotiations,
+                    LegalTriggerRules(min_days_past_due=policy.legal.min_days_past_due,
+                                      consecutive_failed_negotiations=(
+                                          policy.legal.consecutive_failed_negotiations)))
+                if due:
+                    return "legal"
+                failures_needed = policy.legal.consecutive_failed_negotiations
+                if s.consecutive_failed_negotiations >= failures_needed:
+                    oldest = s.position().oldest_unpaid_due_date
+                    assert oldest is not None
+                    legal_day = self._start_of_day(
+                        oldest + timedelta(days=policy.legal.min_days_past_due))
+                    s.next_step, s.next_step_at = "legal review (days past due rule)", legal_day
+                    self._describe()
+                    if await self._wait_until(legal_day, f"legal review when {why}"):
+                        return "none"
+                    continue
+                if s.negotiation_results and s.negotiation_results[-1].status == "failed":
+                    # Kept in the state: a run continued as new resumes the same pause.
+                    pause_until = s.round_pause_until or (
+                        self._case_now() + timedelta(days=rules.new_round_after_days))
+                    s.round_pause_until = pause_until
+                    s.next_step, s.next_step_at = "next negotiation round", pause_until
+                    self._describe()
+                    if await self._wait_until(pause_until,
+                                              "pause before the next negotiation round"):
+                        return "none"
+                    s.round_pause_until = None
             result = await self._negotiation_round(policy)
             s.negotiation_results.append(result)
             if result.status == "kept":
@@ -578,6 +608,29 @@ class LoanDelinquencyWorkflow:
     async def _legal_stage(self, policy: Policy) -> Outcome | None:
         """The legal case as a child workflow; its outcome closes the case (settled or
         recovered), or the case waits for an officer's write-off or transfer, or payment."""
+        s = self._s
+        child: workflow.ChildWorkflowHandle[Any, LegalResult] | None = None
+        if s.legal_id is None:
+            child = await self._start_legal_case(policy)
+        assert s.legal_id is not None
+        reported = await self._follow_child(s.legal_id, child, SIGNAL_LEGAL_PAYMENT)
+        if isinstance(reported, StageResult):
+            reported = reported.legal
+        result = (reported if isinstance(reported, LegalResult)
+                  else LegalResult(number=s.legal_count, status="cancelled"))
+        s.legal_results.append(result)
+        s.legal_id = None
+        s.next_step, s.next_step_at = None, None
+        if result.status == "settled":
+            return "settled"
+        if result.status == "recovered":
+            return "recovered"
+        s.next_step = f"legal case {result.status}: write off, transfer, or wait for payment"
+        await self._publish()
+        return None
+
+    async def _start_legal_case(self, policy: Policy
+                                ) -> workflow.ChildWorkflowHandle[Any, LegalResult]:
         s = self._s
         s.legal_count += 1
         position = s.position()
@@ -611,37 +664,31 @@ class LoanDelinquencyWorkflow:
                        arrears=position.arrears, days_past_due=self._days_past_due(),
                        failed_negotiations=s.consecutive_failed_negotiations),
             id=child_id, result_type=LegalResult,
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            parent_close_policy=self._child_close_policy(),
             static_summary=f"Legal case {s.legal_count} for loan {s.loan_id}")
         s.legal_id = child_id
         s.pending_payments.clear()
         s.next_step, s.next_step_at = f"legal case {child_id}", None
         await self._publish()
-        while not child.done():
-            await workflow.wait_condition(
-                lambda: child.done() or bool(s.pending_payments)
-                or s.closure_reason is not None)
-            while s.pending_payments and not child.done():
-                await child.signal(SIGNAL_LEGAL_PAYMENT, s.pending_payments.pop(0))
-            if s.closure_reason is not None and not child.done():
-                child.cancel()
-                break
-        try:
-            result: LegalResult = await child
-        except ChildWorkflowError:
-            result = LegalResult(number=s.legal_count, status="cancelled")
-        s.legal_results.append(result)
-        s.legal_id = None
-        s.next_step, s.next_step_at = None, None
-        if result.status == "settled":
-            return "settled"
-        if result.status == "recovered":
-            return "recovered"
-        s.next_step = f"legal case {result.status}: write off, transfer, or wait for payment"
-        await self._publish()
-        return None
+        return child
 
     async def _negotiation_round(self, policy: Policy) -> NegotiationResult:
+        s = self._s
+        child: workflow.ChildWorkflowHandle[Any, NegotiationResult] | None = None
+        if s.negotiation_id is None:
+            child = await self._start_negotiation_round(policy)
+        assert s.negotiation_id is not None
+        reported = await self._follow_child(s.negotiation_id, child, SIGNAL_PAYMENT)
+        if isinstance(reported, StageResult):
+            reported = reported.negotiation
+        result = (reported if isinstance(reported, NegotiationResult)
+                  else NegotiationResult(round=s.negotiation_rounds, status="cancelled"))
+        s.negotiation_id = None
+        s.next_step, s.next_step_at = None, None
+        return result
+
+    async def _start_negotiation_round(
+            self, policy: Policy) -> workflow.ChildWorkflowHandle[Any, NegotiationResult]:
         s = self._s
         position = s.position()
         assert position.oldest_unpaid_due_date is not None
@@ -671,28 +718,69 @@ class LoanDelinquencyWorkflow:
                              arrears=position.arrears, clock_anchor_real=s.clock_anchor_real,
                              clock_anchor_case=s.clock_anchor_case, negotiator=negotiator),
             id=child_id, result_type=NegotiationResult,
-            parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            parent_close_policy=self._child_close_policy(),
             static_summary=f"Negotiation round {round_number} for loan {s.loan_id}")
         s.negotiation_rounds = round_number
         s.negotiation_id = child_id
         s.pending_payments.clear()
         s.next_step, s.next_step_at = f"negotiation round {round_number} ({negotiator})", None
         await self._publish(officer=negotiator)
-        while not child.done():
+        return child
+
+    def _child_close_policy(self) -> ParentClosePolicy:
+        s = self._s
+        if not s.children_outlive_runs and workflow.patched(PATCH_CHILDREN_OUTLIVE_RUNS):
+            s.children_outlive_runs = True
+        return (ParentClosePolicy.ABANDON if s.children_outlive_runs
+                else ParentClosePolicy.REQUEST_CANCEL)
+
+    async def _follow_child(
+            self, child_id: str, child: workflow.ChildWorkflowHandle[Any, Any] | None,
+            payment_signal: str) -> StageResult | NegotiationResult | LegalResult | None:
+        """Hand payments to the running child until it ends; a loan closure cancels it.
+
+        ``child`` is None when this run did not start the child (it continued as new
+        mid-stage): the child is then reached by id and reports its result by signal.
+        None means the child was cancelled.
+        """
+        s = self._s
+
+        def ended() -> bool:
+            return child_id in s.stage_results or (child is not None and child.done())
+
+        def external() -> workflow.ExternalWorkflowHandle[Any]:
+            return workflow.get_external_workflow_handle(child_id)
+
+        while not ended():
             await workflow.wait_condition(
-                lambda: child.done() or bool(s.pending_payments)
-                or s.closure_reason is not None)
-            while s.pending_payments and not child.done():
-                await child.signal(SIGNAL_PAYMENT, s.pending_payments.pop(0))
-            if s.closure_reason is not None and not child.done():
+                lambda: ended() or bool(s.pending_payments) or s.closure_reason is not None
+                or (s.children_outlive_runs and self._over_budget()))
+            while s.pending_payments and not ended():
+                notice = s.pending_payments.pop(0)
+                if child is not None:
+                    await child.signal(payment_signal, notice)
+                else:
+                    await external().signal(payment_signal, notice)
+            if s.closure_reason is not None and not ended():
+                if child is None:
+                    await external().cancel()
+                    return None
                 child.cancel()
                 break
+            if s.children_outlive_runs and not ended() and self._over_budget():
+                # The whole state goes to the next run, a result arriving meanwhile too.
+                await self._continue_as_new()
+        reported = s.stage_results.pop(child_id, None)
+        if reported is not None:
+            return reported
+        assert child is not None
         try:
-            result: NegotiationResult = await child
+            result: NegotiationResult | LegalResult = await child
         except ChildWorkflowError:
-            result = NegotiationResult(round=round_number, status="cancelled")
-        s.negotiation_id = None
-        s.next_step, s.next_step_at = None, None
+            return None
+        finally:
+            # The child's own report of its end may have come in as it closed.
+            s.stage_results.pop(child_id, None)
         return result
 
     # --- holds: special circumstances, disputes, promises to pay ------------------------
@@ -879,8 +967,14 @@ class LoanDelinquencyWorkflow:
     # --- time ---------------------------------------------------------------------------
 
     async def _refresh_daily(self) -> None:
-        """At each local midnight of the case clock: days past due and bucket, current."""
+        """Days past due and the bucket, current for ops' filters in the UI.
+
+        Cases opened before PATCH_REFRESH_AT_BUCKET_CHANGES keep the daily refresh."""
         s = self._s
+        if s.refresh_at_bucket_changes or workflow.patched(PATCH_REFRESH_AT_BUCKET_CHANGES):
+            s.refresh_at_bucket_changes = True
+            await self._refresh_at_bucket_changes()
+            return
         while True:
             tomorrow = self._start_of_day(self._case_date() + timedelta(days=1))
             await workflow.sleep((tomorrow - self._case_now()) / self._scale(),
@@ -890,6 +984,47 @@ class LoanDelinquencyWorkflow:
                 workflow.upsert_search_attributes([
                     sa.DAYS_PAST_DUE.value_set(dpd),
                     sa.BUCKET.value_set(s.policy.bucket_for(dpd))])
+
+    async def _refresh_at_bucket_changes(self) -> None:
+        """Wake when the bucket changes or a payment moves the oldest unpaid due date.
+
+        ``OverdueSince`` (the oldest unpaid due date) is exact at all times, so ops filter
+        days past due with it; ``DaysPastDue`` is as of the last stage or bucket change.
+        """
+        s = self._s
+        assert s.policy is not None
+        policy = s.policy
+        while s.outcome is None:
+            oldest = s.position().oldest_unpaid_due_date if s.missed else None
+
+            def moved(since: date | None = oldest) -> bool:
+                return s.outcome is not None or (
+                    s.position().oldest_unpaid_due_date if s.missed else None) != since
+
+            next_at = (policy.next_bucket_at(self._days_past_due())
+                       if oldest is not None and s.outcome is None else None)
+            if next_at is None:
+                await workflow.wait_condition(moved)
+            else:
+                assert oldest is not None
+                change = self._start_of_day(oldest + timedelta(days=next_at))
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        moved, timeout=max((change - self._case_now()) / self._scale(),
+                                           timedelta(seconds=1)),
+                        timeout_summary=f"bucket changes at {next_at} days past due")
+            if s.outcome is None and s.missed:
+                self._upsert_days_past_due()
+
+    def _upsert_days_past_due(self) -> None:
+        s = self._s
+        assert s.policy is not None
+        oldest = s.position().oldest_unpaid_due_date
+        dpd = self._days_past_due()
+        workflow.upsert_search_attributes([
+            sa.DAYS_PAST_DUE.value_set(dpd), sa.BUCKET.value_set(s.policy.bucket_for(dpd)),
+            sa.OVERDUE_SINCE.value_set(sa.day_number(oldest)) if oldest is not None
+            else sa.OVERDUE_SINCE.value_unset()])
 
     def _scale(self) -> int:
         return self._s.policy.clock.time_scale if self._s.policy else 1
@@ -939,8 +1074,6 @@ class LoanDelinquencyWorkflow:
         policy = s.policy
         assert policy is not None
         while not self._resolved():
-            if self._over_budget() and s.negotiation_id is None and s.legal_id is None:
-                await self._continue_as_new()
             if self._on_hold():
                 if await self._settle_holds(policy):
                     return True
@@ -948,6 +1081,9 @@ class LoanDelinquencyWorkflow:
             remaining = (deadline - self._case_now()) / self._scale()
             if remaining <= timedelta(0):
                 return False
+            # Not once the deadline has passed: the next run would only wait again.
+            if self._over_budget() and s.negotiation_id is None and s.legal_id is None:
+                await self._continue_as_new()
             try:
                 await workflow.wait_condition(lambda: self._resolved() or self._on_hold(),
                                               timeout=remaining, timeout_summary=summary)
@@ -992,6 +1128,9 @@ class LoanDelinquencyWorkflow:
              else sa.ASSIGNED_OFFICER.value_unset()),
             *([sa.BRANCH.value_set(s.branch)] if s.branch else []),
             *([sa.PRODUCT.value_set(s.product)] if s.product else []),
+            *([sa.OVERDUE_SINCE.value_set(sa.day_number(position.oldest_unpaid_due_date))
+               if position.oldest_unpaid_due_date is not None
+               else sa.OVERDUE_SINCE.value_unset()] if s.refresh_at_bucket_changes else []),
         ])
         self._describe()
         await workflow.execute_activity(

@@ -10,6 +10,7 @@ a promise broken); the case counts the failures.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -17,6 +18,8 @@ from decimal import Decimal
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+
+from workflows.stage_report import report_to_case
 
 with workflow.unsafe.imports_passed_through():
     from zoneinfo import ZoneInfo
@@ -30,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         IncomeItem,
         assess,
     )
+    from domain.case import StageResult
     from domain.money import format_amount
     from domain.negotiation import (
         QUERY_NEGOTIATION,
@@ -270,6 +274,17 @@ class NegotiationWorkflow:
 
     @workflow.run
     async def run(self, round_input: NegotiationInput) -> NegotiationResult:
+        me = workflow.info().workflow_id
+        try:
+            result = await self._round(round_input)
+        except asyncio.CancelledError:
+            cancelled = NegotiationResult(round=self._s.round, status="cancelled")
+            await report_to_case(StageResult(child_id=me, negotiation=cancelled))
+            raise
+        await report_to_case(StageResult(child_id=me, negotiation=result))
+        return result
+
+    async def _round(self, round_input: NegotiationInput) -> NegotiationResult:
         s = self._s
         await self._record()
         while s.status in ("open", "awaiting_approval"):

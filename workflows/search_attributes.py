@@ -6,6 +6,7 @@ phone number or other personal data. Every server the project starts registers t
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKey
@@ -18,9 +19,18 @@ BUCKET = SearchAttributeKey.for_keyword("Bucket")
 ASSIGNED_OFFICER = SearchAttributeKey.for_keyword("AssignedOfficer")
 BRANCH = SearchAttributeKey.for_keyword("Branch")
 PRODUCT = SearchAttributeKey.for_keyword("Product")
+OVERDUE_SINCE = SearchAttributeKey.for_int("OverdueSince")
+"""The oldest unpaid due date as yyyymmdd: exact days-past-due filters with no daily update
+(an Int, as the time-skipping test server cannot return Datetime attributes)."""
+
+
+def day_number(day: date) -> int:
+    """``OverdueSince``'s value for ``day``: 2026-09-01 -> 20260901."""
+    return day.year * 10_000 + day.month * 100 + day.day
 
 ALL: tuple[SearchAttributeKey[Any], ...] = (
     LOAN_ID, CASE_STAGE, DAYS_PAST_DUE, ARREARS_AMOUNT, BUCKET, ASSIGNED_OFFICER, BRANCH, PRODUCT,
+    OVERDUE_SINCE,
 )
 
 _CLI_NAMES = {

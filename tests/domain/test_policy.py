@@ -211,6 +211,18 @@ def test_bucket_for(
     assert policy.bucket_for(days) == bucket
 
 
+@pytest.mark.parametrize(
+    ("days", "next_at"),
+    [(0, 1), (1, 31), (30, 31), (31, 61), (60, 61), (61, 91), (90, 91), (91, None), (400, None)],
+)
+def test_next_bucket_at(days: int, next_at: int | None, default_policy: Policy) -> None:
+    """The days past due where the bucket next changes: the case's only refresh timer."""
+    assert default_policy.next_bucket_at(days) == next_at
+    if next_at is not None:
+        assert default_policy.bucket_for(next_at) != default_policy.bucket_for(days)
+        assert default_policy.bucket_for(next_at - 1) == default_policy.bucket_for(days)
+
+
 def test_bucket_for_matches_the_bucket_ranges(default_policy: Policy) -> None:
     for days in range(0, 500):
         name = default_policy.bucket_for(days)
