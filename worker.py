@@ -14,12 +14,14 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.worker import Worker
 
 from activities.aftercare import AftercareActivities
 from activities.calendar import CalendarActivities
 from activities.cases import CaseActivities
 from activities.contacts import CallbackUrls, ContactActivities
+from activities.early_warning import EarlyWarningActivities
 from activities.legal import LegalActivities
 from activities.negotiation import NegotiationActivities
 from activities.policy import PolicyActivities
@@ -28,12 +30,14 @@ from overdue.clients.contact_centre import ContactCentreClient
 from overdue.clients.email import EmailClient
 from overdue.clients.legal import LegalSystemClient
 from overdue.clients.sms import SmsGatewayClient
+from overdue.early_warning import ensure_early_warning_schedule
 from overdue.logs import configure_logging
 from overdue.policy_file import load_policy
 from overdue.settings import Settings, get_settings
 from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.temporal import connect, metrics_runtime
 from workflows.aftercare import AftercareWorkflow
+from workflows.early_warning import EarlyWarningSweepWorkflow, PreDueReminderWorkflow
 from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
@@ -42,11 +46,12 @@ from workflows.runner import workflow_runner
 log = structlog.get_logger(__name__)
 
 WORKFLOWS: Sequence[type] = (LoanDelinquencyWorkflow, NegotiationWorkflow, LegalCaseWorkflow,
-                             AftercareWorkflow)
+                             AftercareWorkflow, EarlyWarningSweepWorkflow, PreDueReminderWorkflow)
 
 
 @asynccontextmanager
-async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
+async def build_activities(settings: Settings, client: Client | None = None
+                           ) -> AsyncIterator[list[Any]]:
     """The activity callables with their clients; closed when the worker stops."""
     async with AsyncExitStack() as stack:
         engine = create_engine(settings.database)
@@ -70,7 +75,12 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
         aftercare = AftercareActivities(
             sessions, sms, EmailClient(settings.smtp),
             settings.contacts.recipient_key_secret.get_secret_value().encode(), public)
+        early_warning = EarlyWarningActivities(sessions, client)
         yield [
+            early_warning.load_due_instalments,
+            early_warning.record_early_warnings,
+            early_warning.start_pre_due_reminders,
+            early_warning.record_pre_due_reminder,
             aftercare.send_survey,
             aftercare.send_follow_up,
             legal.request_legal_review,
@@ -98,7 +108,7 @@ async def build_activities(settings: Settings) -> AsyncIterator[list[Any]]:
 
 @asynccontextmanager
 async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Worker]:
-    async with build_activities(settings) as activities:
+    async with build_activities(settings, client) as activities:
         worker = Worker(
             client,
             task_queue=settings.temporal.task_queue,
@@ -122,6 +132,14 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    try:
+        schedule = await ensure_early_warning_schedule(client, policy,
+                                                       settings.temporal.task_queue)
+        log.info("early-warning schedule " + schedule, run_at=str(
+            policy.early_warning.run_at) if policy.early_warning else None)
+    except RPCError as exc:
+        # Not fatal: the cases need the worker more than the sweep needs its schedule.
+        log.warning("early-warning schedule not set", error=str(exc))
     async with running_worker(client, settings), health_server(
             client, settings.metrics.worker_health_address):
         log.info("worker started", task_queue=settings.temporal.task_queue,

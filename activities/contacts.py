@@ -78,6 +78,9 @@ def _fields(request: SendReminderRequest, target: repo.ContactTarget) -> dict[st
         "customer_name": target.customer_name,
         "loan_ref": request.loan_id[-4:],
         "overdue_amount": format_amount(request.overdue_amount, target.currency),
+        "amount_due": format_amount(
+            request.amount_due if request.amount_due is not None else request.overdue_amount,
+            target.currency),
         "due_date": request.due_date.isoformat(),
         "days_past_due": str(request.days_past_due),
         "penalty_rate": _percent(request.penalty_uplift),

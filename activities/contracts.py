@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from domain.contact_rules import Channel
+from domain.early_warning import RiskFeatures, RiskScore
 from domain.legal_case import ClaimView
 from domain.policy import BankContacts, ChannelsPolicy, ContactRulesPolicy, StepChannel
 
@@ -67,6 +68,9 @@ class SendReminderRequest(ContractModel):
     due_date: date
     days_past_due: int
     scheduled_for: datetime
+    amount_due: Decimal | None = None
+    """The instalment a pre-due reminder is about (``{amount_due}``); when absent the
+    placeholder shows the overdue amount."""
 
 
 class ContactOutcome(ContractModel):
@@ -223,3 +227,88 @@ class FollowUpRequest(ContractModel):
     templates: dict[str, str]
     bank: BankContacts
     default_locale: str
+
+
+# --- early warning ----------------------------------------------------------------------
+
+
+class DueInstalmentsRequest(ContractModel):
+    as_of: date
+    """The bank's business date of the sweep; instalments due after it, within lead_days."""
+    lead_days: int
+    after_loan_id: str | None = None
+    """Paging: loans after this id (loan id order)."""
+    limit: int = 500
+
+
+class DueInstalment(ContractModel):
+    loan_id: str
+    due_date: date
+    amount_due: Decimal
+    features: RiskFeatures
+
+
+class DueInstalmentsPage(ContractModel):
+    items: list[DueInstalment]
+    next_after: str | None
+    """The last loan id of this page when more may follow, else None."""
+
+
+class ScoredInstalment(ContractModel):
+    loan_id: str
+    due_date: date
+    amount_due: Decimal
+    score: RiskScore
+
+
+class RecordWarningsRequest(ContractModel):
+    scored_on: date
+    policy_version: str
+    items: list[ScoredInstalment]
+
+
+class PreDueTarget(ContractModel):
+    """A flagged instalment whose pre-due reminder has not been settled yet."""
+
+    loan_id: str
+    due_date: date
+    amount_due: Decimal
+    warning_key: str
+
+
+class RecordReminderRequest(ContractModel):
+    warning_key: str
+    status: Literal["sent", "no_channel", "expired", "failed", "disabled"]
+    channel: str | None = None
+
+
+class EarlyWarningSweepInput(ContractModel):
+    """What the daily schedule starts the sweep with (empty), or a continued run."""
+
+    as_of: date | None = None
+    """None: today in the bank's time zone."""
+    after_loan_id: str | None = None
+    scored: int = 0
+    flagged: int = 0
+    reminders_started: int = 0
+
+
+class EarlyWarningSweepResult(ContractModel):
+    as_of: date
+    scored: int
+    flagged: int
+    reminders_started: int
+    policy_version: str | None
+
+
+class PreDueReminderInput(ContractModel):
+    """One courteous reminder before an instalment falls due. No personal data."""
+
+    loan_id: str
+    due_date: date
+    amount_due: Decimal
+    warning_key: str
+
+
+class StartRemindersRequest(ContractModel):
+    targets: list[PreDueTarget]

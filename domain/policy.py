@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from domain.channels import ChannelPolicy
 from domain.contact_rules import Channel, ContactRules
+from domain.early_warning import FEATURES, ScoreModel
 from domain.templates import LOCALES, TemplateError, check_template
 
 StepChannel = Literal["auto", "sms", "email", "phone"]
@@ -187,6 +188,82 @@ class AftercarePolicy(PolicyModel):
         return value
 
 
+_PRE_DUE_TEMPLATES: dict[Channel, str] = {"sms": "pre_due_sms", "email": "pre_due_email"}
+
+
+class EarlyWarningPolicy(PolicyModel):
+    """Early warning before delinquency: a daily sweep scores the instalments falling due
+    soon with a logistic model (``domain/early_warning.py``) and sends customers at or
+    above the threshold a courteous pre-due reminder, within the contact rules."""
+
+    enabled: bool = True
+    """False: the daily sweep still runs but scores nothing and sends nothing."""
+    run_at: time = time(9, 30)
+    """Local time (the bank's time zone) at which the daily sweep runs."""
+    lead_days: int = Field(default=5, ge=1, le=30)
+    """Instalments due in the next this many days (after today) are scored."""
+    threshold: Decimal = Field(default=Decimal("0.20"), gt=0, lt=1)
+    """Probability of missing the instalment at or above which the customer is reminded."""
+    intercept: Decimal = Decimal("-2.8")
+    weights: dict[str, Decimal] = Field(default_factory=lambda: {
+        "late_instalments_12m": Decimal("0.45"),
+        "max_days_past_due": Decimal("0.012"),
+        "months_since_delinquency": Decimal("-0.04"),
+        "debt_service_ratio": Decimal("2.0"),
+    })
+    """Log-odds per unit of each feature (per late instalment, per day past due, per
+    month since the last delinquency, per unit of debt-service ratio)."""
+    late_instalments_cap: int = Field(default=12, ge=1, le=120)
+    max_days_past_due_cap: int = Field(default=120, ge=1, le=3650)
+    months_since_delinquency_cap: int = Field(default=24, ge=1, le=600)
+    """Also the value used for a customer who was never delinquent."""
+    assumed_debt_service_ratio: Decimal = Field(default=Decimal("0.35"), ge=0, le=5)
+    """Used when the customer's monthly income is unknown (the factor says so)."""
+    debt_service_ratio_cap: Decimal = Field(default=Decimal("2"), gt=0, le=10)
+    templates: dict[Channel, str] = Field(default_factory=lambda: _PRE_DUE_TEMPLATES.copy(),
+                                          min_length=1)
+    """The channels a pre-due reminder may use, each with its template, in fallback order."""
+    email_subject: str | None = "pre_due_email_subject"
+
+    @field_validator("weights")
+    @classmethod
+    def _known_features(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        unknown = sorted(set(value) - set(FEATURES))
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; the model has {list(FEATURES)}")
+        missing = [name for name in FEATURES if name not in value]
+        if missing:
+            raise ValueError(f"missing weight(s) for {missing}")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _template_slugs(cls, value: dict[Channel, str]) -> dict[Channel, str]:
+        if "phone" in value:
+            raise ValueError("a pre-due reminder is a message: sms and/or email, no calls")
+        for name in value.values():
+            _check_slug(name)
+        return value
+
+    @model_validator(mode="after")
+    def _subject(self) -> EarlyWarningPolicy:
+        if "email" in self.templates and self.email_subject is None:
+            raise ValueError("email_subject is required when the reminder may send e-mail")
+        return self
+
+    def template_names(self) -> list[str]:
+        return [*self.templates.values(), *([self.email_subject] if self.email_subject else [])]
+
+    def model(self) -> ScoreModel:
+        return ScoreModel(
+            intercept=self.intercept, weights=dict(self.weights), threshold=self.threshold,
+            late_instalments_cap=self.late_instalments_cap,
+            max_days_past_due_cap=self.max_days_past_due_cap,
+            months_since_delinquency_cap=self.months_since_delinquency_cap,
+            assumed_debt_service_ratio=self.assumed_debt_service_ratio,
+            debt_service_ratio_cap=self.debt_service_ratio_cap)
+
+
 class ContactRulesPolicy(PolicyModel):
     """Customer-protection limits applied before every contact (CBA 2026 guideline)."""
 
@@ -252,6 +329,8 @@ class Policy(PolicyModel):
     negotiation: NegotiationPolicy
     legal: LegalPolicy
     aftercare: AftercarePolicy = AftercarePolicy()
+    early_warning: EarlyWarningPolicy | None = None
+    """None: no early warning (and what a policy recorded before it existed reads as)."""
     contact_rules: ContactRulesPolicy = ContactRulesPolicy()
     channels: ChannelsPolicy = ChannelsPolicy()
     buckets: list[BucketRule] = Field(min_length=1)
@@ -282,6 +361,9 @@ class Policy(PolicyModel):
             name = getattr(self.aftercare, field)
             if name not in self.templates:
                 raise ValueError(f"aftercare.{field}: no template named {name!r}")
+        for name in (self.early_warning.template_names() if self.early_warning else []):
+            if name not in self.templates:
+                raise ValueError(f"early_warning.templates: no template named {name!r}")
         expected = 0
         for index, bucket in enumerate(self.buckets):
             if bucket.min_days != expected:

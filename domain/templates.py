@@ -12,6 +12,7 @@ TEMPLATE_FIELDS = frozenset(
         "customer_name",
         "loan_ref",
         "overdue_amount",
+        "amount_due",
         "due_date",
         "days_past_due",
         "penalty_rate",

@@ -187,7 +187,7 @@ def policy_variant(tmp_path: Path, *, time_scale: int = 1, version: str | None =
     text = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
     text = text.replace("time_scale = 1\n", f"time_scale = {time_scale}\n")
     if version:
-        text = text.replace('version = "2026.11-1"', f'version = "{version}"')
+        text = text.replace('version = "2026.11-2"', f'version = "{version}"')
     for old, new in (replace or {}).items():
         assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in the policy"
         text = text.replace(old, new)

@@ -42,6 +42,8 @@ class Customer(Base):
     sms_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     email_consent: Mapped[bool] = mapped_column(Boolean, default=True)
     phone_consent: Mapped[bool] = mapped_column(Boolean, default=True)
+    monthly_income: Mapped[Decimal | None]
+    """Declared or verified monthly income, when core banking has it (debt-service ratio)."""
     updated_at: Mapped[datetime]
 
 
@@ -57,6 +59,15 @@ class Loan(Base):
     annual_rate: Mapped[Decimal] = mapped_column(Rate())
     instalment_amount: Mapped[Decimal]
     remaining_instalments: Mapped[int] = mapped_column(Integer)
+    next_due_date: Mapped[date | None] = mapped_column(Date, index=True)
+    """The next instalment's due date (core banking's snapshot): the early-warning sweep
+    scores the loans falling due within the policy's lead days."""
+    late_instalments_12m: Mapped[int | None] = mapped_column(Integer)
+    """Repayment record from core banking: instalments late or missed in 12 months,..."""
+    max_days_past_due: Mapped[int | None] = mapped_column(Integer)
+    """...the most days past due the loan reached,..."""
+    last_delinquency_date: Mapped[date | None] = mapped_column(Date)
+    """...and when it was last delinquent (None: never, as far as core banking knows)."""
     updated_at: Mapped[datetime]
 
 
@@ -338,3 +349,31 @@ class AuditEntry(Base):
     result: Mapped[str] = mapped_column(String(16))
     """ok, refused or error."""
     detail: Mapped[dict[str, Any]]
+
+
+class EarlyWarning(Base):
+    """An upcoming instalment's early-warning score, with every factor, and what the
+    pre-due reminder did. One row per loan and due date: the first score is kept."""
+
+    __tablename__ = "early_warnings"
+    __table_args__ = (Index("ix_early_warnings_due_date_flagged", "due_date", "flagged"),)
+
+    warning_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    """<loan id>:<due date>."""
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    due_date: Mapped[date] = mapped_column(Date)
+    amount_due: Mapped[Decimal]
+    scored_on: Mapped[date] = mapped_column(Date)
+    """The bank's business date of the sweep that scored it."""
+    policy_version: Mapped[str] = mapped_column(String(64))
+    probability: Mapped[Decimal] = mapped_column(Rate())
+    threshold: Mapped[Decimal] = mapped_column(Rate())
+    flagged: Mapped[bool] = mapped_column(Boolean)
+    factors: Mapped[dict[str, Any]]
+    """{"intercept", "log_odds", "factors": [{feature, value, weight, contribution, note}]},
+    largest effect first."""
+    reminder_status: Mapped[str] = mapped_column(String(16))
+    """not_flagged | pending -> sent | no_channel | expired | failed | disabled."""
+    reminder_channel: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

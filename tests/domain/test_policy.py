@@ -21,7 +21,8 @@ DEMO = POLICY_DIR / "demo.toml"
 DEFAULT_TEXT = DEFAULT.read_text("utf-8")
 
 TEMPLATE_NAMES = {"reminder_sms", "second_reminder_sms", "reminder_email_subject",
-                  "reminder_email", "call_script", "survey_sms", "follow_up_sms"}
+                  "reminder_email", "call_script", "survey_sms", "follow_up_sms",
+                  "pre_due_sms", "pre_due_email_subject", "pre_due_email"}
 DEMO_HELP_URLS = {
     "calculator_url": "http://127.0.0.1:8000/help/calculator",
     "faq_url": "http://127.0.0.1:8000/help/faq",
@@ -54,11 +55,26 @@ def _replace_once(text: str, old: str, new: str) -> str:
 
 def test_default_policy_loads(default_policy: Policy) -> None:
     p = default_policy
-    assert p.version == "2026.11-1"
+    assert p.version == "2026.11-2"
     assert (p.legal.min_days_past_due, p.legal.consecutive_failed_negotiations) == (91, 2)
     assert (p.legal.legal_costs, p.legal.max_settlement_waiver) == (
         Decimal("800.00"), Decimal("0.50"))
     assert p.aftercare.restructured_follow_up_days == [30, 90]
+    ew = p.early_warning
+    assert ew is not None
+    assert (ew.enabled, ew.run_at, ew.lead_days, ew.threshold, ew.intercept) == (
+        True, time(9, 30), 5, Decimal("0.20"), Decimal("-2.8"))
+    assert ew.weights == {"late_instalments_12m": Decimal("0.45"),
+                          "max_days_past_due": Decimal("0.012"),
+                          "months_since_delinquency": Decimal("-0.04"),
+                          "debt_service_ratio": Decimal("2.0")}
+    assert (ew.late_instalments_cap, ew.max_days_past_due_cap,
+            ew.months_since_delinquency_cap, ew.assumed_debt_service_ratio,
+            ew.debt_service_ratio_cap) == (12, 120, 24, Decimal("0.35"), Decimal("2"))
+    assert (ew.templates, ew.email_subject) == (
+        {"sms": "pre_due_sms", "email": "pre_due_email"}, "pre_due_email_subject")
+    # The section's defaults are the shipped values (so leaving a key out is not laxer).
+    assert type(ew)() == ew
     assert p.description.startswith("Production policy")
     assert p.clock.time_scale == 1
     assert p.seconds_per_case_day() == 86_400
@@ -157,7 +173,7 @@ def test_contact_rules_and_channels_convert_every_field(tmp_path: Path) -> None:
 
 
 def test_demo_policy_loads(demo_policy: Policy) -> None:
-    assert demo_policy.version == "demo-2026.11-1"
+    assert demo_policy.version == "demo-2026.11-2"
     assert demo_policy.description.startswith("Demo policy")
     assert demo_policy.clock.time_scale == 8640
     assert demo_policy.seconds_per_case_day() == 10.0
@@ -269,14 +285,14 @@ EMAIL_EN = _between('en = """Dear {customer_name},', "[templates.call_script]\n"
 # (old, new, expected substrings of the error message; None: the edit is valid)
 MUTATIONS = [
     # -- top level
-    pytest.param('version = "2026.11-1"', 'escalation = true\nversion = "2026.11-1"',
+    pytest.param('version = "2026.11-2"', 'escalation = true\nversion = "2026.11-2"',
                  ["escalation", "Extra inputs are not permitted"], id="unknown-top-level-key"),
     pytest.param("[clock]\n", "[clock]\nspeed = 2\n", ["clock.speed"],
                  id="unknown-nested-key"),
     pytest.param(_line_starting("version = "), "", ["version", "Field required"],
                  id="missing-version"),
     pytest.param("version = ", "version == ", ["not valid TOML"], id="not-toml"),
-    pytest.param('version = "2026.11-1"', 'version = "2026.11-2"', None,
+    pytest.param('version = "2026.11-2"', 'version = "2026.11-3"', None,
                  id="control-valid-edit-loads"),
     # -- the reminder ladder
     pytest.param('channel = "auto"', 'channel = "fax"', ["reminders.ladder.0.channel"],
@@ -368,6 +384,29 @@ MUTATIONS = [
     pytest.param("[early_stage]\n", "[early_stage]\nauto_escalate = true\n",
                  ["early_stage.auto_escalate", "Extra inputs are not permitted"],
                  id="early-unknown-key"),
+    # -- [early_warning]
+    pytest.param('debt_service_ratio = "2.0"\n', "",
+                 ["early_warning.weights", "missing weight", "debt_service_ratio"],
+                 id="early-warning-weight-missing"),
+    pytest.param('debt_service_ratio = "2.0"\n',
+                 'debt_service_ratio = "2.0"\nage = "0.1"\n',
+                 ["early_warning.weights", "unknown feature", "age"],
+                 id="early-warning-unknown-feature"),
+    pytest.param('threshold = "0.20"', 'threshold = "1.5"', ["early_warning.threshold"],
+                 id="early-warning-threshold-above-one"),
+    pytest.param("lead_days = 5", "lead_days = 0", ["early_warning.lead_days"],
+                 id="early-warning-lead-days-zero"),
+    pytest.param('templates = { sms = "pre_due_sms", email = "pre_due_email" }',
+                 'templates = { sms = "pre_due_sms", phone = "call_script" }',
+                 ["early_warning.templates", "no calls"], id="early-warning-phone"),
+    pytest.param('templates = { sms = "pre_due_sms", email = "pre_due_email" }',
+                 'templates = { sms = "pre_due_nope" }',
+                 ["early_warning.templates", "no template named 'pre_due_nope'"],
+                 id="early-warning-template-missing"),
+    pytest.param('email_subject = "pre_due_email_subject"\n', "",
+                 None, id="control-early-warning-email-subject-defaults"),
+    pytest.param('intercept = "-2.8"', 'intercept = "minus three"', ["early_warning.intercept"],
+                 id="early-warning-intercept-not-a-number"),
     # -- [contact_rules]
     pytest.param("max_unanswered_calls_per_day = 6", "max_unanswered_calls_per_day = 0",
                  ["contact_rules.max_unanswered_calls_per_day"], id="calls-per-day-zero"),

@@ -172,6 +172,7 @@ FULL_FIELDS = {
     "customer_name": "CUSTNAME",
     "loan_ref": "7788",
     "overdue_amount": "¥1,234.56",
+    "amount_due": "¥2,468.02",
     "due_date": "2026-11-01",
     "days_past_due": "17",
     "penalty_rate": "50%",
@@ -209,6 +210,8 @@ def _roles(policy: Policy) -> dict[str, set[str]]:
             roles[channel].add(name)
         if step.email_subject is not None:
             roles["subject"].add(step.email_subject)
+    roles["pre_due"] = set(policy.early_warning.template_names() if policy.early_warning
+                           else [])
     return roles
 
 
@@ -250,6 +253,7 @@ def test_every_shipped_template_has_one_use(policy_file: str) -> None:
         "subject": {"reminder_email_subject"},
         "phone": {"call_script"},
         "aftercare": {"survey_sms", "follow_up_sms"},
+        "pre_due": {"pre_due_sms", "pre_due_email", "pre_due_email_subject"},
     }
     used = [name for names in roles.values() for name in names]
     assert len(used) == len(set(used)), "a template serves two uses"
@@ -353,3 +357,33 @@ def test_aftercare_messages_carry_their_link_and_an_opt_out(policy_file: str, na
     assert OPT_OUT_WORD[locale] in body
     link = "survey_url" if name == "survey_sms" else "planning_url"
     assert FULL_FIELDS[link] in body
+
+
+PRE_DUE_THREATS = {
+    "zh-Hans": ("罚息", "征信", "逾期", "诉讼", "法律"),
+    "zh-Hant": ("罰息", "徵信", "逾期", "訴訟", "法律"),
+    "en": ("penalty", "credit record", "overdue", "legal", "court"),
+}
+
+
+@pytest.mark.parametrize(("policy_file", "name", "locale"), _cases("pre_due"))
+def test_pre_due_reminder_is_courteous_with_self_help(policy_file: str, name: str,
+                                                      locale: str) -> None:
+    """Before the due date nothing is owed: no consequences, no arrears, only help."""
+    body = _rendered(policy_file, name, locale)
+    assert "{" not in body and "}" not in body
+    for field in ("overdue_amount", "days_past_due", "penalty_rate", "dispute_url"):
+        assert FULL_FIELDS[field] not in body, f"{field} in {name}/{locale}"
+    for word in PRE_DUE_THREATS[locale]:
+        assert word.casefold() not in body.casefold(), f"{word!r} in {name}/{locale}"
+    assert FULL_FIELDS["due_date"] in body and FULL_FIELDS["loan_ref"] in body
+    if name.endswith("_subject"):
+        assert "\n" not in body
+        return
+    for field in ("amount_due", "customer_name", "bank_phone", "pay_url", "calculator_url",
+                  "faq_url", "planning_url"):
+        assert FULL_FIELDS[field] in body, f"{field} missing from {name}/{locale}"
+    if name.endswith("_sms"):
+        assert OPT_OUT_WORD[locale] in body
+    else:
+        assert FULL_FIELDS["unsubscribe_url"] in body
