@@ -26,13 +26,13 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -68,6 +68,7 @@ from domain.case import (
     WriteOff,
     workflow_id_for,
 )
+from domain.kpis import DIMENSIONS, check_range, compute_kpis
 from domain.legal_case import (
     QUERY_LEGAL,
     SIGNAL_LEGAL_EVENT,
@@ -103,9 +104,16 @@ from domain.negotiation import (
 )
 from officer.roles import Action, allowed, may_assign_others, override_role_for
 from officer.tokens import Officer, authenticate
+from overdue.kpi_report import to_csv, to_json, to_svg
 from overdue.policy_file import load_policy
 from overdue.settings import Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
+from overdue.storage.kpi_queries import (
+    default_range,
+    load_kpi_records,
+    policy_buckets,
+    policy_zone,
+)
 from overdue.storage.models import AuditEntry, CollectionCase, Loan
 from overdue.temporal import connect, is_temporal_unavailable
 from workflows import search_attributes as sa
@@ -372,9 +380,13 @@ class SearchResult(ApiModel):
 
 
 def visibility_query(stage: str | None = None, bucket: str | None = None,
-                     branch: str | None = None, min_dpd: int | None = None) -> str:
+                     branch: str | None = None, min_dpd: int | None = None,
+                     today: date | None = None) -> str:
     """A Temporal list filter from validated values only: each keyword matches
-    ``SEARCH_TERM_PATTERN`` (no quotes or spaces can get in), ``min_dpd`` is an int."""
+    ``SEARCH_TERM_PATTERN`` (no quotes or spaces can get in), ``min_dpd`` is an int.
+
+    Days past due are filtered on ``OverdueSince`` (exact every day) given the bank's
+    ``today``; a case without it (opened before it existed) on ``DaysPastDue``."""
     clauses = [f'WorkflowType = "{WORKFLOW_TYPE}"']
     for key, value in ((sa.CASE_STAGE, stage), (sa.BUCKET, bucket), (sa.BRANCH, branch)):
         if value is None:
@@ -382,7 +394,11 @@ def visibility_query(stage: str | None = None, bucket: str | None = None,
         if not _SEARCH_TERM.fullmatch(value):
             raise ValueError(f"{key.name} must match {SEARCH_TERM_PATTERN}")
         clauses.append(f'{key.name} = "{value}"')
-    if min_dpd is not None:
+    if min_dpd is not None and today is not None:
+        since = sa.day_number(today - timedelta(days=int(min_dpd)))
+        clauses.append(f"({sa.OVERDUE_SINCE.name} <= {since} OR ({sa.OVERDUE_SINCE.name} IS NULL"
+                       f" AND {sa.DAYS_PAST_DUE.name} >= {int(min_dpd)}))")
+    elif min_dpd is not None:
         clauses.append(f"{sa.DAYS_PAST_DUE.name} >= {int(min_dpd)}")
     return " AND ".join(clauses)
 
@@ -512,7 +528,9 @@ def create_app(settings: Settings, client: Client | None = None,
                sessions: async_sessionmaker[AsyncSession] | None = None) -> FastAPI:
     """The officers' API. Tests pass a client and sessions; otherwise the lifespan builds
     them from ``settings`` (Temporal connected lazily, so the API starts while it is down)."""
-    override_role = load_policy(settings.policy.path).legal.override_role
+    policy = load_policy(settings.policy.path)
+    override_role = policy.legal.override_role
+    zone, buckets = policy_zone(policy), policy_buckets(policy)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -640,7 +658,8 @@ def create_app(settings: Settings, client: Client | None = None,
             ("stage", stage), ("bucket", bucket), ("branch", branch), ("min_dpd", min_dpd))
             if v is not None}
         _audit(request).detail["filters"] = filters
-        query = visibility_query(stage, bucket, branch, min_dpd)
+        today = datetime.now(zone).date()
+        query = visibility_query(stage, bucket, branch, min_dpd, today)
         visible: list[VisibilityCase] = []
         error: str | None = None
         try:
@@ -667,7 +686,8 @@ def create_app(settings: Settings, client: Client | None = None,
         if branch is not None:
             stmt = stmt.where(Loan.branch == branch)
         if min_dpd is not None:
-            stmt = stmt.where(CollectionCase.days_past_due >= min_dpd)
+            stmt = stmt.where(CollectionCase.oldest_unpaid_due_date
+                              <= today - timedelta(days=min_dpd))
         stmt = stmt.order_by(CollectionCase.updated_at.desc()).limit(limit)
         async with _sessions(request)() as session:
             rows = (await session.execute(stmt)).all()
@@ -711,6 +731,69 @@ def create_app(settings: Settings, client: Client | None = None,
                 QUERY_LEGAL, result_type=LegalState)
         await record(request, "ok")
         return state
+
+    # --- reports -------------------------------------------------------------------------
+
+    Dim = Literal["month", "stage", "channel"]
+    From = Annotated[date | None, Query(alias="from", description=(
+        "First day (YYYY-MM-DD, the bank's time zone); default: the first day of the month "
+        "five months back"))]
+    To = Annotated[date | None, Query(alias="to", description=(
+        "Last day (YYYY-MM-DD); default: today"))]
+    assert DIMENSIONS == ("month", "stage", "channel")
+
+    async def kpis(request: Request, start: date | None, end: date | None,
+                   by: Dim) -> Any:
+        default_start, today = default_range(datetime.now(zone).date())
+        end = end or today
+        start = start or (default_start if end == today else default_range(end)[0])
+        _audit(request).detail["range"] = {"from": start.isoformat(), "to": end.isoformat(),
+                                           "by": by}
+        try:
+            check_range(start, end)
+        except ValueError as exc:
+            raise ApiError(422, "invalid_request", f"from/to: {exc}", "error",
+                           {"field": "from/to"}) from exc
+        async with _sessions(request)() as session:
+            records = await load_kpi_records(session, start=start, end=end, tz=zone)
+        return compute_kpis(records, start=start, end=end, tz=zone, by=by, buckets=buckets)
+
+    @app.get("/v1/reports/kpis", tags=["reports"], responses={
+        **_ERRORS, 200: {"description": "The KPIs: JSON (exact values as decimal strings) or "
+                                        "CSV", "content": {"application/json": {},
+                                                           "text/csv": {}}}})
+    async def get_kpis(
+        request: Request,
+        _: Annotated[Officer, Depends(authorize(Action.REPORT_READ))],
+        start: From = None, end: To = None,
+        by: Annotated[Dim, Query(description="Group by month, stage or channel")] = "month",
+        format: Annotated[Literal["json", "csv"], Query(
+            description="json, or csv (one line per KPI and group)")] = "json",
+    ) -> Response:
+        """Collection KPIs over a date range (docs/kpis.md): cure rate, roll rates, cure rate
+        from each bucket, promise-kept, right-party-contact and recovery rates, contacts per
+        cure, grouped by month, stage or channel (``all``: the KPI has no such dimension)."""
+        report = await kpis(request, start, end, by)
+        await record(request, "ok", {"rows": len(report.rows), "format": format})
+        if format == "csv":
+            return Response(to_csv(report), media_type="text/csv; charset=utf-8", headers={
+                "Content-Disposition": f'attachment; filename="kpis-{report.start}-'
+                                       f'{report.end}-{by}.csv"'})
+        return JSONResponse(to_json(report))
+
+    @app.get("/v1/reports/kpis/chart.svg", tags=["reports"], responses={
+        **_ERRORS, 200: {"description": "An SVG chart",
+                         "content": {"image/svg+xml": {}}}})
+    async def get_kpi_chart(
+        request: Request,
+        _: Annotated[Officer, Depends(authorize(Action.REPORT_READ))],
+        start: From = None, end: To = None,
+    ) -> Response:
+        """Roll rates from each bucket and the cure rate per month (lines), cures per month
+        (bars)."""
+        report = await kpis(request, start, end, "month")
+        await record(request, "ok", {"months": len(report.series)})
+        return Response(to_svg(report), media_type="image/svg+xml")
 
     # --- commands ------------------------------------------------------------------------
 

@@ -51,6 +51,8 @@ class Action(StrEnum):
     LEGAL_STEP = "legal.step"
     """A step of the legal case (review, hearing, judgment, enforcement) recorded by the
     legal team, for when it does not come from the legal system's callbacks."""
+    REPORT_READ = "report.read"
+    """Portfolio KPIs (aggregates, no personal data): supervisors and ops."""
 
 
 ALL_ROLES = frozenset(Role)
@@ -82,6 +84,7 @@ PERMISSIONS: Mapping[Action, frozenset[Role]] = {
     Action.LEGAL_STEP: _LEGAL,
     Action.WRITE_OFF: _SUPERVISOR,
     Action.TRANSFER: _SUPERVISOR,
+    Action.REPORT_READ: frozenset({Role.SUPERVISOR, Role.OPS}),
 }
 """Action -> the roles allowed it, besides ``admin`` (allowed everything)."""
 

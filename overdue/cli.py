@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from officer.cli import officer_app
 from overdue.logs import configure_logging
 from overdue.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from domain.policy import Policy
+
+if TYPE_CHECKING:
+    from datetime import date
 
 app = typer.Typer(help="overdue: collections orchestration on Temporal.", no_args_is_help=True)
 db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
@@ -25,6 +31,8 @@ negotiation_app = typer.Typer(help="Negotiation rounds (officers' commands).",
 legal_app = typer.Typer(help="Legal cases (lawyers' and officers' commands).",
                         no_args_is_help=True)
 aftercare_app = typer.Typer(help="Aftercare: satisfaction surveys.", no_args_is_help=True)
+early_warning_app = typer.Typer(help="Early warning before delinquency: schedule, scores, AUC.",
+                                no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(policy_app, name="policy")
@@ -34,6 +42,7 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(negotiation_app, name="negotiation")
 app.add_typer(legal_app, name="legal")
 app.add_typer(aftercare_app, name="aftercare")
+app.add_typer(early_warning_app, name="early-warning")
 
 LEGAL_COMMANDS = {
     "settle": ("offer_settlement", "SettlementInput"),
@@ -396,6 +405,84 @@ def aftercare_report() -> None:
         typer.echo(f"{outcome:<14}{sent:>6}{answered:>10}{rating:>12}{fair:>8}")
 
 
+def _report_date(value: str | None, option: str) -> date | None:
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)",
+                                 param_hint=option) from None
+
+
+@app.command("report")
+def report(
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="First day (YYYY-MM-DD); default: the first day of the month five "
+                       "months back")] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", help="Last day (YYYY-MM-DD); default: today in the bank's time zone")] = None,
+    by: Annotated[str, typer.Option(help="Group by month, stage or channel")] = "month",
+    csv_file: Annotated[Path | None, typer.Option(
+        "--csv", help="Also write the KPIs as CSV (exact values) to FILE")] = None,
+    chart: Annotated[Path | None, typer.Option(
+        "--chart", help="Also write an SVG chart of roll rates and cures per month")] = None,
+) -> None:
+    """Collection KPIs (cure, roll, promise-kept, right-party-contact and recovery rates,
+    contacts per cure) from the database; definitions in docs/kpis.md."""
+    from datetime import datetime
+
+    from rich.console import Console
+
+    from domain.kpis import DIMENSIONS, KpiRecords, check_range, compute_kpis
+    from overdue.kpi_report import table, to_csv, to_svg
+    from overdue.policy_file import load_policy
+    from overdue.storage.engine import create_engine, create_sessionmaker
+    from overdue.storage.kpi_queries import (
+        default_range,
+        load_kpi_records,
+        policy_buckets,
+        policy_zone,
+    )
+
+    if by not in DIMENSIONS:
+        raise typer.BadParameter(f"one of {', '.join(DIMENSIONS)}", param_hint="--by")
+    if chart is not None and chart.suffix.lower() != ".svg":
+        raise typer.BadParameter("the chart is an SVG file (FILE.svg)", param_hint="--chart")
+    settings = _settings()
+    policy = load_policy(settings.policy.path)
+    tz = policy_zone(policy)
+    start_default, end_default = default_range(datetime.now(tz).date())
+    end = _report_date(date_to, "--to") or end_default
+    start = _report_date(date_from, "--from") or (
+        start_default if date_to is None else default_range(end)[0])
+    try:
+        check_range(start, end)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
+
+    async def go() -> KpiRecords:
+        engine = create_engine(settings.database)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await load_kpi_records(session, start=start, end=end, tz=tz)
+        finally:
+            await engine.dispose()
+
+    records = asyncio.run(go())
+    result = compute_kpis(records, start=start, end=end, tz=tz, by=by,
+                          buckets=policy_buckets(policy))
+    Console().print(table(result))
+    if csv_file is not None:
+        csv_file.write_text(to_csv(result), encoding="utf-8")
+        typer.echo(f"CSV written to {csv_file}")
+    if chart is not None:
+        chart.write_text(to_svg(result), encoding="utf-8")
+        typer.echo(f"chart written to {chart}")
+
+
 @sandbox_app.command("legal")
 def sandbox_legal(host: str = "127.0.0.1", port: int = 8029, store: Path | None = None) -> None:
     """Run the legal case-management sandbox (lawyers, courts, bailiffs; signed callbacks)."""
@@ -601,3 +688,100 @@ app.add_typer(officer_app, name="officer",
 
 def main() -> None:
     app()
+
+
+def _policy_or_exit(path: Path) -> Policy:
+    from overdue.policy_file import PolicyFileError, load_policy
+
+    try:
+        return load_policy(path)
+    except PolicyFileError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@early_warning_app.command("schedule")
+def early_warning_schedule() -> None:
+    """Create or update the daily schedule of the early-warning sweep (idempotent).
+
+    The worker does the same when it starts."""
+    from overdue.early_warning import ensure_early_warning_schedule
+    from overdue.temporal import connect
+
+    settings = _settings()
+    policy = _policy_or_exit(settings.policy.path)
+
+    async def go() -> str:
+        client = await connect(settings.temporal)
+        return await ensure_early_warning_schedule(client, policy, settings.temporal.task_queue)
+
+    result = asyncio.run(go())
+    ew = policy.early_warning
+    when = (f"daily at {ew.run_at} {policy.case.timezone}" if ew and ew.enabled
+            else "paused (early warning disabled in the policy)")
+    typer.echo(f"schedule early-warning-daily {result}: {when}, policy {policy.version}")
+
+
+@early_warning_app.command("evaluate")
+def early_warning_evaluate(
+    loans: Annotated[int, typer.Option(min=10, help="Loans in the generated portfolio")] = 10000,
+    seed: Annotated[int, typer.Option(help="Seed of the generator")] = 7,
+    policy_path: Annotated[Path | None, typer.Option(
+        "--policy", help="Policy file (default: the configured one)")] = None,
+) -> None:
+    """The model's discrimination (AUC) on a generated portfolio with known outcomes."""
+    from overdue.early_warning import evaluate
+
+    settings = get_settings()
+    policy = _policy_or_exit(policy_path or settings.policy.path)
+    try:
+        result = evaluate(policy, loans, seed)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"policy {policy.version}: {loans} generated loans, seed {seed}")
+    typer.echo(f"AUC {float(result.auc):.4f} (hidden-risk ceiling {float(result.oracle_auc):.4f})")
+    typer.echo(f"missed the instalment: {result.missed_rate:.1%} of loans; "
+               f"mean predicted {result.mean_probability:.1%}")
+    threshold = policy.early_warning.threshold if policy.early_warning else "-"
+    typer.echo(f"flagged (probability >= {threshold}): {result.flagged_rate:.1%}; "
+               f"missed among flagged {result.missed_rate_flagged:.1%}, among the others "
+               f"{result.missed_rate_not_flagged:.1%}")
+
+
+@early_warning_app.command("show")
+def early_warning_show(loan_id: str) -> None:
+    """A loan's early-warning scores: probability, factors (largest effect first), reminder."""
+    from sqlalchemy import select
+
+    from overdue.storage.engine import create_engine, create_sessionmaker
+    from overdue.storage.models import EarlyWarning
+
+    settings = _settings()
+
+    async def go() -> list[EarlyWarning]:
+        engine = create_engine(settings.database)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return list((await session.execute(
+                    select(EarlyWarning).where(EarlyWarning.loan_id == loan_id)
+                    .order_by(EarlyWarning.due_date))).scalars())
+        finally:
+            await engine.dispose()
+
+    rows = asyncio.run(go())
+    if not rows:
+        typer.echo(f"loan {loan_id}: no early-warning score")
+        raise typer.Exit(1)
+    for row in rows:
+        typer.echo(f"due {row.due_date} ({row.amount_due}): probability {row.probability} "
+                   f"(threshold {row.threshold}) {'FLAGGED' if row.flagged else 'not flagged'}"
+                   f"; reminder {row.reminder_status}"
+                   f"{' by ' + row.reminder_channel if row.reminder_channel else ''}; "
+                   f"scored {row.scored_on} on policy {row.policy_version}")
+        typer.echo(f"  intercept {row.factors.get('intercept')}, "
+                   f"log-odds {row.factors.get('log_odds')}")
+        for factor in row.factors.get("factors", []):
+            note = f" ({factor['note']})" if factor.get("note") else ""
+            typer.echo(f"  {factor['feature']:<26} value {factor['value']:>8} x weight "
+                       f"{factor['weight']:>7} = {factor['contribution']:>8}{note}")

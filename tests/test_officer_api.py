@@ -10,8 +10,9 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -55,6 +56,7 @@ EXPECTED: dict[str, set[Role]] = {
     "legal.settle": {L, S, A}, "legal.settlement_answer": {L, S, A},
     "legal.asset_lead": {L, S, A},
     "legal.step": {L, S, A},
+    "report.read": {S, OP, A},
 }
 
 
@@ -69,9 +71,9 @@ def test_roles_table() -> None:
     assert override_role_for("negotiator") is None
     assert may_assign_others("supervisor") and not may_assign_others("negotiator")
     # Search terms are validated before they reach a visibility query.
-    assert visibility_query("negotiation", "M2", None, 31) == (
+    assert visibility_query("negotiation", "M2", None, 31, date(2026, 12, 31)) == (
         'WorkflowType = "LoanDelinquency" AND CaseStage = "negotiation" AND Bucket = "M2" '
-        "AND DaysPastDue >= 31")
+        "AND (OverdueSince <= 20261130 OR (OverdueSince IS NULL AND DaysPastDue >= 31))")
     with pytest.raises(ValueError, match="Branch"):
         visibility_query(branch='x" OR LoanId != "')
 
@@ -330,6 +332,17 @@ async def test_search_finds_cases_in_temporal_visibility(
             SearchAttributePair(sa.LOAN_ID, loan), SearchAttributePair(sa.CASE_STAGE, "legal"),
             SearchAttributePair(sa.BRANCH, branch), SearchAttributePair(sa.DAYS_PAST_DUE, 95),
             SearchAttributePair(sa.BUCKET, "M3+")]))
+    # A case whose DaysPastDue was last set 70 days ago: OverdueSince still says 100.
+    today = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date()
+    stale_loan = new_loan_id()
+    stale = await dev_env.client.start_workflow(
+        WORKFLOW_TYPE, CaseInput(loan_id=stale_loan), id=workflow_id_for(stale_loan),
+        task_queue=f"nobody-{uuid.uuid4()}", search_attributes=TypedSearchAttributes([
+            SearchAttributePair(sa.LOAN_ID, stale_loan),
+            SearchAttributePair(sa.CASE_STAGE, "negotiation"),
+            SearchAttributePair(sa.BRANCH, branch), SearchAttributePair(sa.DAYS_PAST_DUE, 31),
+            SearchAttributePair(sa.OVERDUE_SINCE, sa.day_number(today - timedelta(days=100))),
+            SearchAttributePair(sa.BUCKET, "M2")]))
     async with sessions.begin() as session:
         token = await issue_token(session, "ops-li", "ops")
     app = create_app(Settings(database=DatabaseSettings(url=database_url)), dev_env.client,
@@ -349,8 +362,13 @@ async def test_search_finds_cases_in_temporal_visibility(
             assert (listed["loan_id"], listed["stage"], listed["days_past_due"],
                     listed["status"]) == (loan, "legal", 95, "RUNNING")
             assert found["database"]["cases"] == []
-            none = (await http.get("/v1/cases", params={"branch": branch, "min_dpd": 96})
+            over_96 = (await http.get("/v1/cases", params={"branch": branch, "min_dpd": 96})
+                       ).json()
+            assert [c["loan_id"] for c in over_96["temporal_visibility"]["cases"]] == [
+                stale_loan]
+            none = (await http.get("/v1/cases", params={"branch": branch, "min_dpd": 101})
                     ).json()
             assert none["temporal_visibility"]["cases"] == []
     finally:
         await handle.terminate(reason="test finished")
+        await stale.terminate(reason="test finished")
