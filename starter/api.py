@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -105,7 +106,8 @@ def create_app(settings: Settings, service: IntakeService | None = None,
                                                "(X-Overdue-Timestamp, X-Overdue-Signature)"},
                          409: {"description": "Event id reused with different content"},
                          422: {"description": "Invalid event; nothing was started"},
-                         503: {"description": "Temporal unavailable; re-deliver later"}})
+                         503: {"description": "Temporal or the database unavailable; "
+                                               "re-deliver later"}})
     async def post_event(request: Request) -> JSONResponse:
         raw = await request.body()
         if len(raw) > MAX_EVENT_BYTES:
@@ -132,6 +134,14 @@ def create_app(settings: Settings, service: IntakeService | None = None,
             return JSONResponse(status_code=503, content={
                 "error": "temporal_unavailable", "event_id": event.event_id,
                 "message": "stored but not yet delivered; re-deliver the event"})
+        except (OperationalError, InterfaceError, OSError) as exc:
+            # Nothing was committed, or the event is kept as received: a re-delivery of
+            # the same event is safe either way.
+            log.warning("database unavailable; event to be re-delivered",
+                        event_id=event.event_id, error=type(exc).__name__)
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "error": "database_unavailable", "event_id": event.event_id,
+                "message": "the event could not be stored; re-deliver the event"})
         status = {"accepted": 202, "duplicate": 200, "conflict": 409}[result.status]
         body = {"event_id": result.event_id, "workflow_id": result.workflow_id,
                 "status": result.status}

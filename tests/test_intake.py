@@ -21,7 +21,8 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
-from overdue.settings import Settings
+from overdue.settings import DatabaseSettings, Settings
+from overdue.storage.engine import create_engine, create_sessionmaker
 from overdue.storage.models import CoreBankingEventRecord, Customer
 from starter.api import create_app
 from starter.intake import IntakeService
@@ -240,3 +241,21 @@ async def test_unsigned_or_forged_requests_are_refused(
     assert response.status_code == 401 and response.json()["error"] == "bad_signature"
     with pytest.raises(RPCError):
         await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).describe()
+
+
+async def test_database_down_answers_503_for_redelivery(
+        stack: tuple[httpx.AsyncClient, Settings]) -> None:
+    """No database: a clear 503 with Retry-After, nothing started; re-delivery is safe."""
+    _, settings = stack
+    dead_sessions = create_sessionmaker(create_engine(DatabaseSettings(
+        url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")))
+    down = create_app(settings, IntakeService(dead_sessions, None,  # type: ignore[arg-type]
+                                              settings.temporal.task_queue))
+    event = yesterday_missed(new_loan_id())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=down),
+                                 base_url="http://intake",
+                                 event_hooks={"request": [signer(settings)]}) as http_down:
+        response = await http_down.post("/v1/core-banking/events", json=event)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["error"] == "database_unavailable"

@@ -1,4 +1,5 @@
-"""A case continues as new while its children run, on the real dev server.
+"""A case continues as new while its children run, on the real dev server; the legal
+system loses answers and fails on the way, and nothing is filed twice.
 
 The time-skipping test server cannot run this: when a child that a closed run abandoned
 completes, its time skipping stops for good (reproduced with a two-workflow program). So
@@ -101,7 +102,9 @@ async def test_case_continues_as_new_while_its_children_run(
         # Round 1 runs; a part payment reaches it through whichever run is current.
         await until(lambda: _is(view, lambda v: v.negotiation_id is not None))
         await intake.ingest(payment_event(loan, "25.00", datetime.now(UTC)))
-        # Both rounds fail by silence; the legal case opens once past the days rule.
+        # Both rounds fail by silence; the legal case opens once past the days rule. The
+        # legal system takes the review request but its answer is lost, twice.
+        await legal_faults(legal_url, {"fail_next": 2, "status": 503, "after_accept": True})
         legal_id = legal_id_for(loan, 1)
         await until(lambda: _is(view, lambda v: v.legal_id == legal_id), timeout=90)
         v = await view()
@@ -113,6 +116,8 @@ async def test_case_continues_as_new_while_its_children_run(
             reviews = (await http.get(f"{legal_url}/v1/reviews")).json()
             reviews = reviews.get("reviews", reviews) if isinstance(reviews, dict) else reviews
             [review] = [r for r in reviews if r.get("reference") == legal_id]
+            # Filing meets two plain failures (500) before it goes through.
+            await legal_faults(legal_url, {"fail_next": 2, "status": 500})
             await http.post(f"{legal_url}/v1/reviews/{review['review_id']}/decision",
                             json={"decision": "proceed", "reasons": [], "lawyer": "lawyer-he"})
         legal: WorkflowHandle[Any, Any] = client.get_workflow_handle(legal_id)
@@ -121,7 +126,11 @@ async def test_case_continues_as_new_while_its_children_run(
             state = await legal.query(QUERY_LEGAL, result_type=LegalState)
             return state.filing_id is not None
 
-        await until(filed)
+        await until(filed, timeout=90)
+        async with httpx.AsyncClient() as http:
+            filings = (await http.get(f"{legal_url}/v1/filings")).json()
+            filings = filings.get("filings", filings) if isinstance(filings, dict) else filings
+        assert len([f for f in filings if f.get("reference") == legal_id]) == 1
         started_by = (await legal.describe()).raw_description.workflow_execution_info \
             .parent_execution.run_id
         # Small payments during litigation, each handed on to the legal case, grow the
@@ -153,6 +162,12 @@ async def test_case_continues_as_new_while_its_children_run(
     assert state.paid == 12 + offer.settle_amount
     described = await legal.describe()
     assert described.status is not None and described.status.name == "COMPLETED"
+
+
+async def legal_faults(legal_url: str, plan: dict[str, Any]) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(f"{legal_url}/_sandbox/faults", json=plan)
+        assert response.status_code == 200, response.text
 
 
 async def _is(view: Any, test: Any) -> bool:
