@@ -116,7 +116,7 @@ async def running_worker(client: Client, settings: Settings) -> AsyncIterator[Wo
             activities=activities,
             max_cached_workflows=settings.temporal.max_cached_workflows,
             max_concurrent_activities=settings.temporal.max_concurrent_activities,
-            workflow_runner=workflow_runner(),
+            workflow_runner=workflow_runner(settings.temporal.share_workflow_modules),
         )
         async with worker:
             yield worker

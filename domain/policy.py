@@ -7,6 +7,7 @@ file never changes what a running case replays.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import time
 from decimal import Decimal
@@ -397,3 +398,24 @@ class Policy(PolicyModel):
 
     def seconds_per_case_day(self) -> float:
         return 86_400 / self.clock.time_scale
+
+
+_SHARED: dict[str, Policy] = {}
+_SHARED_KEPT = 32
+
+
+def shared_policy(policy: Policy) -> Policy:
+    """One in-memory instance per distinct policy, for every case a worker holds.
+
+    Every open case carries its policy (~24 KB as objects); thousands of cached cases on
+    the same version would each hold an equal copy. Policies are frozen, so handing out
+    the same instance changes no decision (replay stays identical); only memory drops.
+    """
+    key = hashlib.sha256(policy.model_dump_json().encode()).hexdigest()
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED) >= _SHARED_KEPT:
+        _SHARED.pop(next(iter(_SHARED)))
+    _SHARED[key] = policy
+    return policy

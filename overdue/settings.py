@@ -34,6 +34,9 @@ class TemporalSettings(BaseModel):
     ui_url: str = "http://localhost:8233"
     max_cached_workflows: int = Field(default=1000, ge=0)
     max_concurrent_activities: int = Field(default=50, ge=1)
+    share_workflow_modules: bool = True
+    """One copy of the workflow modules for every cached workflow (see
+    workflows/runner.py); the tests run with False, under the full sandbox."""
 
 
 class SmsGatewaySettings(BaseModel):

@@ -205,7 +205,7 @@ def make_settings(*, database_url: str, outside: Outside, task_queue: str,
         smtp=outside.smtp,
         contact_centre=ContactCentreSettings(url=outside.cc_url),
         intake=IntakeSettings(public_url=f"http://127.0.0.1:{free_port()}"),
-        temporal=TemporalSettings(task_queue=task_queue),
+        temporal=TemporalSettings(task_queue=task_queue, share_workflow_modules=False),
         policy=PolicySettings(
             path=policy_path or POLICY_DIR / "default.toml",
             calendar_overrides=calendar_overrides or POLICY_DIR / "calendar-overrides.toml"),

@@ -56,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
         SettlementView,
     )
     from domain.money import format_amount
+    from domain.policy import shared_policy
     from overdue.metrics import count_filing, count_recovered
 
 RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=2.0,
@@ -70,7 +71,7 @@ class _Settled(Exception):
 class LegalCaseWorkflow:
     @workflow.init
     def __init__(self, case: LegalInput) -> None:
-        self._in = case
+        self._in = case.model_copy(update={"policy": shared_policy(case.policy)})
         self._s = LegalState(legal_id=workflow.info().workflow_id)
         self._events: list[LegalEvent] = []
 

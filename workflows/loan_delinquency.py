@@ -112,7 +112,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentNotice,
         negotiation_id_for,
     )
-    from domain.policy import Policy, ReminderStep
+    from domain.policy import Policy, ReminderStep, shared_policy
     from overdue.metrics import count_stage
     from workflows import search_attributes as sa
 
@@ -142,6 +142,8 @@ class LoanDelinquencyWorkflow:
     @workflow.init
     def __init__(self, case: CaseInput) -> None:
         self._s = case.resume if case.resume is not None else CaseState(loan_id=case.loan_id)
+        if self._s.policy is not None:
+            self._s.policy = shared_policy(self._s.policy)
 
     # --- events -------------------------------------------------------------------------
 
@@ -303,10 +305,10 @@ class LoanDelinquencyWorkflow:
         if s.case_ref is None:
             s.case_ref = f"{s.loan_id}:{workflow.info().workflow_id}:{workflow.now().isoformat()}"
         if s.policy is None:
-            s.policy = await workflow.execute_activity(
+            s.policy = shared_policy(await workflow.execute_activity(
                 "load_policy", LoadPolicyRequest(loan_id=s.loan_id), result_type=Policy,
                 start_to_close_timeout=timedelta(seconds=30), retry_policy=DB_RETRY,
-                summary="load the collections policy in force")
+                summary="load the collections policy in force"))
         policy = s.policy
         # Days past due and the bucket grow every day; ops filter on them in the UI.
         daily = asyncio.create_task(self._refresh_daily())

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         Proposal,
         ProposeInput,
     )
+    from domain.policy import shared_policy
     from overdue.metrics import count_agreement
 
 DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
@@ -74,7 +75,7 @@ DB_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficien
 class NegotiationWorkflow:
     @workflow.init
     def __init__(self, round_input: NegotiationInput) -> None:
-        self._in = round_input
+        self._in = round_input.model_copy(update={"policy": shared_policy(round_input.policy)})
         policy = round_input.policy.negotiation
         self._s = NegotiationState(
             negotiation_id=workflow.info().workflow_id, round=round_input.round,

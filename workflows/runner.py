@@ -10,8 +10,15 @@ from temporalio.worker.workflow_sandbox import (
 )
 
 
-def workflow_runner() -> SandboxedWorkflowRunner:
+def workflow_runner(share_workflow_modules: bool = False) -> SandboxedWorkflowRunner:
     """The default sandbox, except that ``zoneinfo.ZoneInfo`` is usable.
+
+    ``share_workflow_modules`` passes this project's ``workflows`` package through: the
+    sandbox then stops re-importing the workflow modules for every workflow it caches,
+    which is most of a cached case's memory (bench/README.md: ~150 KB a case). The
+    sandbox's checks on those modules (no clock, no I/O) are then not made at run time,
+    so the test suite and the replayer run without it: every workflow path is exercised
+    under the full sandbox before a worker shares them.
 
     A case needs the bank's business date (days past due, buckets) from ``workflow.now()``.
     The default sandbox proxies ``ZoneInfo`` (its file-reading class methods are
@@ -27,6 +34,8 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     # The worker's log handler (structlog, JSON) renders records emitted inside the
     # sandbox; loaded there, it trips over restricted os.path and hides the real error.
     ).with_passthrough_modules("structlog", "rich")
+    if share_workflow_modules:
+        restrictions = restrictions.with_passthrough_modules("workflows")
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
