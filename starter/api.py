@@ -101,7 +101,8 @@ def create_app(settings: Settings, service: IntakeService | None = None,
         "application/json": {"schema": event_schema}}}}
 
     @app.post("/v1/core-banking/events", openapi_extra=openapi_extra, status_code=202,
-              responses={200: {"description": "Duplicate: already processed, no effect"},
+              responses={200: {"description": "Duplicate (already processed) or for a closed "
+                                               "loan (kept, no case): no effect"},
                          401: {"description": "Missing, wrong or stale HMAC signature "
                                                "(X-Overdue-Timestamp, X-Overdue-Signature)"},
                          409: {"description": "Event id reused with different content"},
@@ -142,11 +143,14 @@ def create_app(settings: Settings, service: IntakeService | None = None,
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "error": "database_unavailable", "event_id": event.event_id,
                 "message": "the event could not be stored; re-deliver the event"})
-        status = {"accepted": 202, "duplicate": 200, "conflict": 409}[result.status]
+        status = {"accepted": 202, "duplicate": 200, "conflict": 409,
+                  "loan_closed": 200}[result.status]
         body = {"event_id": result.event_id, "workflow_id": result.workflow_id,
                 "status": result.status}
         if result.status == "conflict":
             body["message"] = "this event id was already received with different content"
+        if result.status == "loan_closed":
+            body["message"] = "the loan was closed: the event is kept and starts no case"
         return JSONResponse(status_code=status, content=body)
 
     async def _callback(request: Request, api_key: SecretStr,

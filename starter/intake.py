@@ -27,7 +27,9 @@ from domain.case import (
 )
 from domain.events import AnyEvent, InstalmentMissed, loan_id_of
 from overdue.storage.repository import (
+    loan_closed_for_good,
     mark_event_delivered,
+    mark_event_ignored,
     payload_digest,
     record_event,
     upsert_snapshot,
@@ -36,7 +38,7 @@ from workflows import search_attributes as sa
 
 log = structlog.get_logger(__name__)
 
-IngestStatus = Literal["accepted", "duplicate", "conflict"]
+IngestStatus = Literal["accepted", "duplicate", "conflict", "loan_closed"]
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,13 @@ class IntakeService:
                 await session.rollback()
                 bound.info("duplicate event ignored")
                 return IngestResult(event.event_id, workflow_id, "duplicate")
+            if await loan_closed_for_good(session, loan_id):
+                # Core banking closed this loan and its case ended so: the event is kept
+                # (nothing is lost) but chases nobody; a new case is not opened.
+                await mark_event_ignored(session, event.event_id)
+                await session.commit()
+                bound.warning("event for a closed loan kept, not delivered")
+                return IngestResult(event.event_id, workflow_id, "loan_closed")
             if isinstance(event, InstalmentMissed):
                 await upsert_snapshot(session, event)
             await session.commit()

@@ -24,6 +24,7 @@ class ReplayReport:
     accepted: int = 0
     duplicate: int = 0
     conflict: int = 0
+    loan_closed: int = 0
     invalid: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
 

@@ -45,7 +45,8 @@ async def test_replay_feeds_a_file_and_reports_every_line(
     out, err = stdout.decode(), stderr.decode()
 
     assert process.returncode == 1, (out, err)  # one line was invalid
-    assert "8 read, 6 accepted, 1 duplicate, 0 conflicting, 1 invalid, 0 failed" in out
+    assert ("8 read, 6 accepted, 1 duplicate, 0 conflicting, 0 for closed loans (kept), "
+            "1 invalid, 0 failed") in out
     assert "line 8: occurred_at: Field required" in err
     assert "month-end.jsonl: 100%" in err  # the progress bar ran to the end
     for loan in loans:

@@ -32,6 +32,7 @@ from overdue.storage.models import (
     CollectionCase,
     ContactAttempt,
     ContactDecisionRecord,
+    CoreBankingEventRecord,
     PromiseToPay,
     RepresentativeAssignment,
     Survey,
@@ -452,6 +453,39 @@ async def test_loan_closed_ends_the_case(case: Case) -> None:
     await case.intake.ingest(closed_event(case.loan_id, await case.now()))
     outcome = await case.handle.result()
     assert (outcome.outcome, outcome.arrears) == ("loan_closed", Decimal("500.00"))
+
+
+async def test_an_event_for_a_closed_loan_is_kept_and_starts_nothing(case: Case) -> None:
+    due = (await case.now()).astimezone(SHANGHAI).date() + timedelta(days=20)
+    await case.miss(due, "500.00")
+    await case.intake.ingest(closed_event(case.loan_id, await case.now()))
+    assert (await case.handle.result()).outcome == "loan_closed"
+    closed_run = (await case.handle.describe()).run_id
+    late = payment_event(case.loan_id, "500.00", await case.now())
+    assert (await case.intake.ingest(late)).status == "loan_closed"
+    assert (await case.intake.ingest(late)).status == "loan_closed"  # re-delivered: same
+    late_miss = missed_event(case.loan_id, due, "500.00", await case.now(), number=8)
+    assert (await case.intake.ingest(late_miss)).status == "loan_closed"
+    described = await case.handle.describe()
+    assert described.run_id == closed_run  # no new case
+    async with case.sessions() as session:
+        kept = {r.event_id: r.status for r in (await session.execute(
+            select(CoreBankingEventRecord).where(
+                CoreBankingEventRecord.loan_id == case.loan_id))).scalars()}
+    assert kept[late.event_id] == kept[late_miss.event_id] == "ignored"
+
+
+async def test_payment_before_the_miss_counts_against_it(case: Case) -> None:
+    """Core banking reports a payment before the instalment it pays was reported missed."""
+    case.loan_id = new_loan_id()
+    await case.pay("100.00")
+    due = (await case.now()).astimezone(SHANGHAI).date() - timedelta(days=1)
+    await case.miss(due, "300.00")
+    view = await case.view()
+    assert (view.missed_instalments, view.paid_total, view.arrears) == (
+        1, Decimal("100.00"), Decimal("200.00"))
+    await case.pay("200.00")
+    assert (await case.handle.result()).outcome == "cured"
 
 
 async def test_payment_without_a_miss_closes_after_the_idle_window(case: Case) -> None:

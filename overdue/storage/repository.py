@@ -70,6 +70,19 @@ async def record_event(session: AsyncSession, event: AnyEvent, workflow_id: str,
     return EventReceipt(event.event_id, status, existing.payload_sha256 == digest)
 
 
+async def loan_closed_for_good(session: AsyncSession, loan_id: str) -> bool:
+    """A case of this loan ended because core banking closed the loan."""
+    found = await session.execute(select(CollectionCase.case_ref).where(
+        CollectionCase.loan_id == loan_id, CollectionCase.outcome == "loan_closed").limit(1))
+    return found.first() is not None
+
+
+async def mark_event_ignored(session: AsyncSession, event_id: str) -> None:
+    record = await session.get(CoreBankingEventRecord, event_id)
+    if record is not None:
+        record.status = "ignored"
+
+
 async def mark_event_delivered(session: AsyncSession, event_id: str) -> None:
     record = await session.get(CoreBankingEventRecord, event_id)
     if record is not None and record.status != "delivered":
