@@ -27,6 +27,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -134,7 +135,7 @@ async def gather_limited(n: int, concurrency: int, one: Callable[[int], Awaitabl
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    work = Path(tempfile.mkdtemp(prefix="overdue-bench-"))
+    work: Path = args.work
     port, run = free_port(), uuid.uuid4().hex[:8]
     address = f"127.0.0.1:{port}"
     database = f"sqlite+aiosqlite:///{work / 'overdue.db'}"
@@ -148,10 +149,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
            "OVERDUE_LOG_FORMAT": "json", "OVERDUE_METRICS__BIND_ADDRESS": worker_metrics,
            "OVERDUE_METRICS__WORKER_HEALTH_ADDRESS": ""}
     result: dict[str, Any] = {"cases": args.cases, "concurrency": args.concurrency}
+    note(f"working in {work}")
     await asyncio.to_thread(subprocess.run, [str(BIN / "overdue"), "db", "upgrade"],
                             env=env, check=True, capture_output=True)
-    server_args = [str(BIN / "temporal"), "server", "start-dev",
-                   "--db-filename", str(work / "temporal.db"), "--ip", "127.0.0.1",
+    store = [] if args.in_memory else ["--db-filename", str(work / "temporal.db")]
+    result["temporal_store"] = "memory" if args.in_memory else "sqlite-file"
+    server_args = [str(BIN / "temporal"), "server", "start-dev", *store, "--ip", "127.0.0.1",
                    "--port", str(port), "--headless", "--http-port", str(free_port()),
                    "--metrics-port", str(free_port()), "--log-level", "error",
                    *sa.dev_server_flags()]
@@ -310,11 +313,21 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--small-cache", type=int, default=1_000)
     parser.add_argument("--wake", type=int, default=1_500)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the bench's databases and process logs (path on stderr)")
+    parser.add_argument("--in-memory", action="store_true",
+                        help="the dev server without its database file (faster raw limit)")
     args = parser.parse_args()
     args.batch = min(args.batch, args.cases)
     return args
 
 
 if __name__ == "__main__":
-    figures = asyncio.run(main(arguments()))
+    options = arguments()
+    options.work = Path(tempfile.mkdtemp(prefix="overdue-bench-"))
+    try:
+        figures = asyncio.run(main(options))
+    finally:
+        if not options.keep:
+            shutil.rmtree(options.work, ignore_errors=True)
     print(json.dumps(figures))
