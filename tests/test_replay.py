@@ -17,6 +17,7 @@ from tests.conftest import CONVERTER
 from tests.histories.record import CHILDREN, PATHS, record
 from tests.histories.variants import GuardedChange, UnguardedChange
 from workflows.aftercare import AftercareWorkflow
+from workflows.early_warning import EarlyWarningSweepWorkflow, PreDueReminderWorkflow
 from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
@@ -31,7 +32,8 @@ docs/workflow-changes.md: cases opened then must still replay."""
 
 def replayer() -> Replayer:
     return Replayer(workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow, LegalCaseWorkflow,
-                               AftercareWorkflow],
+                               AftercareWorkflow, EarlyWarningSweepWorkflow,
+                               PreDueReminderWorkflow],
                     workflow_runner=workflow_runner(),
                     data_converter=CONVERTER)
 

@@ -32,6 +32,10 @@ from activities.contracts import (
     CloseAssignmentRequest,
     ContactOutcome,
     ContactPlan,
+    DueInstalment,
+    DueInstalmentsPage,
+    DueInstalmentsRequest,
+    EarlyWarningSweepInput,
     EnforcementRequest,
     FilingRequest,
     FollowUpRequest,
@@ -42,10 +46,15 @@ from activities.contracts import (
     NegotiationEventRecord,
     NegotiationRecord,
     PlanContactRequest,
+    PreDueReminderInput,
+    PreDueTarget,
     PromiseRecord,
+    RecordReminderRequest,
+    RecordWarningsRequest,
     RepresentativeAssigned,
     ReviewRequest,
     SendReminderRequest,
+    StartRemindersRequest,
     SurveyRequest,
 )
 from activities.negotiation import NegotiationActivities
@@ -60,6 +69,7 @@ from domain.case import (
     RepresentativeUpdate,
     workflow_id_for,
 )
+from domain.early_warning import RiskFeatures
 from domain.legal_case import EnforcementActionView, LegalEvent, LegalState, legal_id_for
 from domain.negotiation import (
     AgreementView,
@@ -77,6 +87,7 @@ from overdue.business_days import BusinessCalendar
 from overdue.policy_file import load_policy
 from tests.factories import closed_event, missed_event, new_loan_id, payment_event
 from workflows.aftercare import AftercareWorkflow
+from workflows.early_warning import EarlyWarningSweepWorkflow, PreDueReminderWorkflow
 from workflows.legal_case import LegalCaseWorkflow
 from workflows.loan_delinquency import LoanDelinquencyWorkflow
 from workflows.negotiation import NegotiationWorkflow
@@ -198,7 +209,40 @@ async def send_follow_up_stub(_: FollowUpRequest) -> str:
     return "sms"
 
 
+@activity.defn(name="load_due_instalments")
+async def load_due_instalments_stub(request: DueInstalmentsRequest) -> DueInstalmentsPage:
+    due = request.as_of + timedelta(days=3)
+    return DueInstalmentsPage(items=[
+        DueInstalment(loan_id="EWRISKY0001", due_date=due, amount_due=Decimal("1800.00"),
+                      features=RiskFeatures(late_instalments_12m=4, max_days_past_due=45,
+                                            months_since_delinquency=2,
+                                            debt_service_ratio=Decimal("0.62"))),
+        DueInstalment(loan_id="EWSAFE00001", due_date=due, amount_due=Decimal("900.00"),
+                      features=RiskFeatures(late_instalments_12m=0, max_days_past_due=0)),
+    ], next_after=None)
+
+
+@activity.defn(name="record_early_warnings")
+async def record_early_warnings_stub(request: RecordWarningsRequest) -> list[PreDueTarget]:
+    return [PreDueTarget(loan_id=item.loan_id, due_date=item.due_date,
+                         amount_due=item.amount_due,
+                         warning_key=f"{item.loan_id}:{item.due_date.isoformat()}")
+            for item in request.items if item.score.flagged]
+
+
+@activity.defn(name="start_pre_due_reminders")
+async def start_pre_due_reminders_stub(request: StartRemindersRequest) -> int:
+    return len(request.targets)
+
+
+@activity.defn(name="record_pre_due_reminder")
+async def record_pre_due_reminder_stub(_: RecordReminderRequest) -> None:
+    return None
+
+
 STUBS = [
+    load_due_instalments_stub, record_early_warnings_stub, start_pre_due_reminders_stub,
+    record_pre_due_reminder_stub,
     request_legal_review_stub, file_suit_stub, request_enforcement_stub,
     raise_legal_reminder_stub, record_legal_case_stub, send_survey_stub, send_follow_up_stub,
     record_promise_stub, load_loan_position_stub, record_negotiation_stub,
@@ -362,6 +406,31 @@ async def no_arrears(env: WorkflowEnvironment, tq: str) -> WorkflowHandle[Any, A
     return handle
 
 
+async def early_warning_sweep(env: WorkflowEnvironment, tq: str
+                              ) -> WorkflowHandle[Any, Any]:
+    """The daily sweep: two instalments scored, the risky one flagged."""
+    handle = await env.client.start_workflow(
+        EarlyWarningSweepWorkflow.run, EarlyWarningSweepInput(),
+        id=f"early-warning-{uuid.uuid4()}", task_queue=tq)
+    result = await handle.result()
+    assert (result.scored, result.flagged, result.reminders_started) == (2, 1, 1)
+    return handle
+
+
+async def pre_due_reminder_sent(env: WorkflowEnvironment, tq: str
+                                ) -> WorkflowHandle[Any, Any]:
+    now = await env.get_current_time()
+    due = (now + timedelta(days=3)).date()
+    handle = await env.client.start_workflow(
+        PreDueReminderWorkflow.run,
+        PreDueReminderInput(loan_id="EWRISKY0001", due_date=due,
+                            amount_due=Decimal("1800.00"),
+                            warning_key=f"EWRISKY0001:{due.isoformat()}"),
+        id=f"pre-due-EWRISKY0001-{due.isoformat()}", task_queue=tq)
+    assert await handle.result() == "sent by sms"
+    return handle
+
+
 PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[Any, Any]]]] = {
     "loan_delinquency_cured_after_reminder": cured_after_reminder,
     "loan_delinquency_cured_before_reminder": cured_before_reminder,
@@ -371,6 +440,8 @@ PATHS: dict[str, Callable[[WorkflowEnvironment, str], Awaitable[WorkflowHandle[A
     "loan_delinquency_hardship_then_promise_kept": hardship_then_promise_kept,
     "loan_delinquency_negotiated_plan_kept": negotiated_plan_kept,
     "loan_delinquency_legal_recovered": legal_recovered,
+    "early_warning_sweep": early_warning_sweep,
+    "pre_due_reminder_sent": pre_due_reminder_sent,
 }
 CHILDREN = {
     "loan_delinquency_negotiated_plan_kept": ["negotiation_round_plan_kept"],
@@ -395,7 +466,8 @@ async def record(out_dir: Path, test_server: Path, names: list[str] | None = Non
             negotiation = NegotiationActivities(None, business)  # type: ignore[arg-type]
             async with Worker(env.client, task_queue=tq,
                               workflows=[LoanDelinquencyWorkflow, NegotiationWorkflow,
-                                         LegalCaseWorkflow, AftercareWorkflow],
+                                         LegalCaseWorkflow, AftercareWorkflow,
+                                         EarlyWarningSweepWorkflow, PreDueReminderWorkflow],
                               activities=[*STUBS, calendar.contact_instant,
                                           negotiation.build_options],
                               workflow_runner=workflow_runner()):
