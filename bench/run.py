@@ -198,6 +198,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         result["intake_ratio"] = round(result["intake_events_per_s"]
                                        / result["raw_signal_with_start_per_s"], 3)
 
+        if args.throughput_only:
+            return result
+
         # 3. the month-end file
         month_end = work / "month-end.jsonl"
         with month_end.open("w") as out:
@@ -313,6 +316,8 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--small-cache", type=int, default=1_000)
     parser.add_argument("--wake", type=int, default=1_500)
+    parser.add_argument("--throughput-only", action="store_true",
+                        help="only the raw limit and the intake (steps 1 and 2)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the bench's databases and process logs (path on stderr)")
     parser.add_argument("--in-memory", action="store_true",
