@@ -25,6 +25,7 @@ SEARCH_ATTRIBUTES=(
   AssignedOfficer=Keyword
   Branch=Keyword
   Product=Keyword
+  OverdueSince=Int
 )
 
 # The server reports SERVING before auto-setup has registered the default namespace, and

@@ -746,14 +746,14 @@ def create_app(settings: Settings, client: Client | None = None,
                    by: Dim) -> Any:
         default_start, today = default_range(datetime.now(zone).date())
         end = end or today
-        start = start or (default_start if end == today else default_range(end)[0])
-        _audit(request).detail["range"] = {"from": start.isoformat(), "to": end.isoformat(),
-                                           "by": by}
         try:
+            start = start or (default_start if end == today else default_range(end)[0])
             check_range(start, end)
         except ValueError as exc:
             raise ApiError(422, "invalid_request", f"from/to: {exc}", "error",
                            {"field": "from/to"}) from exc
+        _audit(request).detail["range"] = {"from": start.isoformat(), "to": end.isoformat(),
+                                           "by": by}
         async with _sessions(request)() as session:
             records = await load_kpi_records(session, start=start, end=end, tz=zone)
         return compute_kpis(records, start=start, end=end, tz=zone, by=by, buckets=buckets)

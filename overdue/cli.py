@@ -456,9 +456,9 @@ def report(
     tz = policy_zone(policy)
     start_default, end_default = default_range(datetime.now(tz).date())
     end = _report_date(date_to, "--to") or end_default
-    start = _report_date(date_from, "--from") or (
-        start_default if date_to is None else default_range(end)[0])
     try:
+        start = _report_date(date_from, "--from") or (
+            start_default if date_to is None else default_range(end)[0])
         check_range(start, end)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--from/--to") from None
