@@ -32,7 +32,7 @@ import httpx
 import pytest
 from sqlalchemy import make_url, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
@@ -176,9 +176,18 @@ async def deliver(intake: IntakeService, event: Any, *, within: float = 60) -> i
 
 async def outcomes_of(client: Client, loans: list[str], timeout: float = 120
                       ) -> list[CaseOutcome]:
-    return list(await asyncio.wait_for(asyncio.gather(*(
-        client.get_workflow_handle(workflow_id_for(loan), result_type=CaseOutcome).result()
-        for loan in loans)), timeout=timeout))
+    async def outcome(loan: str) -> CaseOutcome:
+        try:
+            return await client.get_workflow_handle(workflow_id_for(loan),
+                                                    result_type=CaseOutcome).result()
+        except WorkflowFailureError as exc:  # say which case failed, and where
+            cause = exc.cause
+            raise AssertionError(f"case {loan} failed: {cause!r} "
+                                 f"{getattr(cause, 'cause', None)!r}\n"
+                                 f"{getattr(cause, 'failure', None)}") from exc
+
+    return list(await asyncio.wait_for(asyncio.gather(*(outcome(loan) for loan in loans)),
+                                       timeout=timeout))
 
 
 async def check_invariants(client: Client, outside: Outside,

@@ -483,7 +483,11 @@ class LoanDelinquencyWorkflow:
         """Send on one channel; False when it failed hard and the next channel should try."""
         s = self._s
         position = s.position()
-        assert position.oldest_unpaid_due_date is not None
+        if position.oldest_unpaid_due_date is None:
+            # Paid while the contact was being planned (or the channel before failed):
+            # nothing is overdue, so no message. Cases used to fail their workflow task here.
+            self._record(step.name, "-", key, "skipped", "paid before the message went out")
+            return True
         contact_key = f"{key}:{channel}"
         now = self._case_now()
         currency = s.currency or policy.case.currency
