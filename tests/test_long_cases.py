@@ -47,6 +47,7 @@ from tests.conftest import (
 )
 from tests.factories import missed_event, new_loan_id, payment_event
 from tests.legal_server import run_legal_system
+from tests.test_faults import set_faults
 
 pytestmark = pytest.mark.devserver
 
@@ -104,7 +105,7 @@ async def test_case_continues_as_new_while_its_children_run(
         await intake.ingest(payment_event(loan, "25.00", datetime.now(UTC)))
         # Both rounds fail by silence; the legal case opens once past the days rule. The
         # legal system takes the review request but its answer is lost, twice.
-        await legal_faults(legal_url, {"fail_next": 2, "status": 503, "after_accept": True})
+        await set_faults(legal_url, {"fail_next": 2, "status": 503, "after_accept": True})
         legal_id = legal_id_for(loan, 1)
         await until(lambda: _is(view, lambda v: v.legal_id == legal_id), timeout=90)
         v = await view()
@@ -117,7 +118,7 @@ async def test_case_continues_as_new_while_its_children_run(
             reviews = reviews.get("reviews", reviews) if isinstance(reviews, dict) else reviews
             [review] = [r for r in reviews if r.get("reference") == legal_id]
             # Filing meets two plain failures (500) before it goes through.
-            await legal_faults(legal_url, {"fail_next": 2, "status": 500})
+            await set_faults(legal_url, {"fail_next": 2, "status": 500})
             await http.post(f"{legal_url}/v1/reviews/{review['review_id']}/decision",
                             json={"decision": "proceed", "reasons": [], "lawyer": "lawyer-he"})
         legal: WorkflowHandle[Any, Any] = client.get_workflow_handle(legal_id)
@@ -162,12 +163,6 @@ async def test_case_continues_as_new_while_its_children_run(
     assert state.paid == 12 + offer.settle_amount
     described = await legal.describe()
     assert described.status is not None and described.status.name == "COMPLETED"
-
-
-async def legal_faults(legal_url: str, plan: dict[str, Any]) -> None:
-    async with httpx.AsyncClient() as http:
-        response = await http.post(f"{legal_url}/_sandbox/faults", json=plan)
-        assert response.status_code == 200, response.text
 
 
 async def _is(view: Any, test: Any) -> bool:

@@ -20,7 +20,7 @@ import contextlib
 import zlib
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -115,6 +115,8 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import Policy, ReminderStep, shared_policy
     from overdue.metrics import count_stage
     from workflows import search_attributes as sa
+
+StageT = TypeVar("StageT", NegotiationResult, LegalResult)
 
 SEEN_EVENT_IDS_KEPT = 500
 """Enough to recognise any re-delivery of a case's events; bounded so state stays small."""
@@ -619,11 +621,9 @@ class LoanDelinquencyWorkflow:
         if s.legal_id is None:
             child = await self._start_legal_case(policy)
         assert s.legal_id is not None
-        reported = await self._follow_child(s.legal_id, child, SIGNAL_LEGAL_PAYMENT)
-        if isinstance(reported, StageResult):
-            reported = reported.legal
-        result = (reported if isinstance(reported, LegalResult)
-                  else LegalResult(number=s.legal_count, status="cancelled"))
+        result = await self._follow_child(s.legal_id, child, SIGNAL_LEGAL_PAYMENT,
+                                          lambda reported: reported.legal) \
+            or LegalResult(number=s.legal_count, status="cancelled")
         s.legal_results.append(result)
         s.legal_id = None
         s.next_step, s.next_step_at = None, None
@@ -684,11 +684,9 @@ class LoanDelinquencyWorkflow:
         if s.negotiation_id is None:
             child = await self._start_negotiation_round(policy)
         assert s.negotiation_id is not None
-        reported = await self._follow_child(s.negotiation_id, child, SIGNAL_PAYMENT)
-        if isinstance(reported, StageResult):
-            reported = reported.negotiation
-        result = (reported if isinstance(reported, NegotiationResult)
-                  else NegotiationResult(round=s.negotiation_rounds, status="cancelled"))
+        result = await self._follow_child(s.negotiation_id, child, SIGNAL_PAYMENT,
+                                          lambda reported: reported.negotiation) \
+            or NegotiationResult(round=s.negotiation_rounds, status="cancelled")
         s.negotiation_id = None
         s.next_step, s.next_step_at = None, None
         return result
@@ -741,8 +739,9 @@ class LoanDelinquencyWorkflow:
                 else ParentClosePolicy.REQUEST_CANCEL)
 
     async def _follow_child(
-            self, child_id: str, child: workflow.ChildWorkflowHandle[Any, Any] | None,
-            payment_signal: str) -> StageResult | NegotiationResult | LegalResult | None:
+            self, child_id: str, child: workflow.ChildWorkflowHandle[Any, StageT] | None,
+            payment_signal: str, pick: Callable[[StageResult], StageT | None]
+    ) -> StageT | None:
         """Hand payments to the running child until it ends; a loan closure cancels it.
 
         ``child`` is None when this run did not start the child (it continued as new
@@ -778,10 +777,10 @@ class LoanDelinquencyWorkflow:
                 await self._continue_as_new()
         reported = s.stage_results.pop(child_id, None)
         if reported is not None:
-            return reported
+            return pick(reported)
         assert child is not None
         try:
-            result: NegotiationResult | LegalResult = await child
+            result: StageT = await child
         except ChildWorkflowError:
             return None
         finally:
