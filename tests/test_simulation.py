@@ -31,7 +31,8 @@ def silent_policy(tmp_path: Path) -> Path:
 
 async def test_champion_vs_challenger_is_repeatable_and_tells_policies_apart(
         tmp_path: Path) -> None:
-    config = SimulationConfig(loans=20, days=60, seed=5, workdir=tmp_path / "sim")
+    config = SimulationConfig(loans=20, days=60, seed=5, workdir=tmp_path / "sim",
+                              stall_minutes=3)
     sim = await simulate(DEFAULT, silent_policy(tmp_path), config)
 
     champion, challenger = sim.champion, sim.challenger

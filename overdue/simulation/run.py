@@ -98,6 +98,7 @@ CC_KEY = "sandbox-cc-key"
 MAX_HISTORY_BUDGET = 40_000
 STALL_MINUTES = 10
 """A simulated day of a thousand cases takes the server well under a minute."""
+ACTING_MARGIN = timedelta(seconds=1)
 START_TIME = clock_time(0, 30)
 """Local time of day at which customers act (before the 09:00 contacts)."""
 
@@ -113,6 +114,8 @@ class SimulationConfig:
     by: Dimension = "channel"
     concurrency: int = 64
     """Events and call outcomes in flight at once."""
+    stall_minutes: float = STALL_MINUTES
+    """Give up when the server has not got through a simulated day in this long."""
     workdir: Path | None = None
     """Keep the databases and sandbox logs here (default: a temporary directory)."""
 
@@ -304,20 +307,21 @@ async def register_search_attributes(client: Client) -> None:
         search_attributes={name: types[kind] for name, kind in wanted.items()}))
 
 
-async def skip_time(env: WorkflowEnvironment, duration: timedelta) -> None:
+async def skip_time(env: WorkflowEnvironment, duration: timedelta,
+                    stall_minutes: float = STALL_MINUTES) -> None:
     """``env.sleep`` without the RPC's default deadline: a day of a thousand cases takes
     the server longer than that (every timer of the day, and the activities they run)."""
     request = SleepRequest()
     request.duration.FromTimedelta(duration)
     try:
         await env.client.test_service.unlock_time_skipping_with_sleep(
-            request, timeout=timedelta(minutes=STALL_MINUTES))
+            request, timeout=timedelta(minutes=stall_minutes))
     except RPCError as exc:
         if exc.status != RPCStatusCode.DEADLINE_EXCEEDED and "Timeout" not in str(exc):
             raise
         raise RuntimeError(
             f"the time-skipping server did not get through {duration} of case time in "
-            f"{STALL_MINUTES} minutes: time skipping stalled (see the worker's errors)"
+            f"{stall_minutes:g} minutes: time skipping stalled (see the worker's errors)"
         ) from exc
 
 
@@ -429,7 +433,7 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
         now = await env.get_current_time()
         if now > origin:
             raise RuntimeError(f"the simulation start {origin} is in the server's past")
-        await skip_time(env, origin - now)
+        await skip_time(env, origin - now, config.stall_minutes)
         clock = SimulatedClock(origin)
         stack.enter_context(clock.installed())
         due = start - timedelta(days=1)
@@ -452,8 +456,16 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
             if result.status == "conflict":
                 raise RuntimeError(f"event {event.event_id} conflicts")
 
+        acted_until = await env.get_current_time()
         for day in range(1, config.days + 1):
-            await skip_time(env, origin + timedelta(days=day) - await env.get_current_time())
+            # The customers act a little later each day: after yesterday's acting ended, a
+            # day on. A case that a signal woke yesterday at 00:30:01.4 waits whole days
+            # from then; its timer must fire during the skip, not while today's signals are
+            # in flight (the time-skipping server refuses the cancel of a timer that fired
+            # during a workflow task and strands the run: temporalio/sdk-java#2606, #3088).
+            target = max(origin + timedelta(days=day),
+                         acted_until + timedelta(days=1) + ACTING_MARGIN)
+            await skip_time(env, target - await env.get_current_time(), config.stall_minutes)
             at = clock.now = await env.get_current_time()
             closed, sent = await _observe(sessions)
             jobs: list[Awaitable[Any]] = []
@@ -494,6 +506,7 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
                 completed.append(str(task["task_id"]))
             await asyncio.gather(*(bounded(job) for job in jobs))
             await _callbacks_delivered(http, outside.cc_url, completed)
+            acted_until = await env.get_current_time()
             report_phase(label, day + 1, config.days + 1)
 
         end = start + timedelta(days=config.days - 1)
