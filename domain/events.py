@@ -54,7 +54,7 @@ class LoanSnapshot(EventModel):
     remaining_instalments: int = Field(ge=0, le=1200)
 
 
-class MissedInstalmentDetail(EventModel):
+class InstalmentDetail(EventModel):
     number: int = Field(ge=1, le=1200)
     due_date: date
     amount_due: Amount
@@ -66,7 +66,7 @@ class InstalmentMissed(EventModel):
     occurred_at: AwareDatetime
     loan: LoanSnapshot
     customer: CustomerSnapshot
-    instalment: MissedInstalmentDetail
+    instalment: InstalmentDetail
 
     @property
     def loan_id(self) -> str:
@@ -78,6 +78,39 @@ class InstalmentMissed(EventModel):
                          due_date=self.instalment.due_date, amount=self.instalment.amount_due,
                          product=self.loan.product, branch=self.loan.branch,
                          currency=self.loan.currency)
+
+
+class RepaymentRecord(EventModel):
+    """How the loan has been repaid so far, as core banking keeps it: the early-warning
+    model's inputs (``domain/early_warning.py``)."""
+
+    late_instalments_12m: int = Field(default=0, ge=0, le=12,
+                                      description="Instalments paid late in 12 months")
+    max_days_past_due: int = Field(default=0, ge=0, le=36_500,
+                                   description="Deepest days past due over the loan's life")
+    last_delinquency_date: date | None = Field(
+        default=None, description="Last day the loan was past due, if ever")
+    monthly_income: Amount | None = Field(
+        default=None, description="Customer's verified monthly income, for the debt-service "
+                                  "ratio; absent when the bank does not know it")
+
+
+class InstalmentDueSoon(EventModel):
+    """An instalment falls due soon (core banking sends it a few days ahead). It opens no
+    case: the loan's snapshot and repayment record are kept for the daily early-warning
+    sweep, which may send the customer a courteous pre-due reminder."""
+
+    type: Literal["instalment.due_soon"]
+    event_id: EventId
+    occurred_at: AwareDatetime
+    loan: LoanSnapshot
+    customer: CustomerSnapshot
+    instalment: InstalmentDetail
+    repayment: RepaymentRecord = Field(default_factory=RepaymentRecord)
+
+    @property
+    def loan_id(self) -> str:
+        return self.loan.loan_id
 
 
 class PaymentReceived(EventModel):
@@ -121,17 +154,21 @@ class HardshipFlagged(EventModel):
 
 
 CoreBankingEvent = Annotated[
-    InstalmentMissed | PaymentReceived | LoanClosed | HardshipFlagged,
+    InstalmentMissed | InstalmentDueSoon | PaymentReceived | LoanClosed | HardshipFlagged,
     Field(discriminator="type"),
 ]
 
 
-AnyEvent = InstalmentMissed | PaymentReceived | LoanClosed | HardshipFlagged
+AnyEvent = InstalmentMissed | InstalmentDueSoon | PaymentReceived | LoanClosed | HardshipFlagged
+EVENT_TYPES = ("instalment.missed", "instalment.due_soon", "payment.received", "loan.closed",
+               "hardship.flagged")
+CaseBoundEvent = InstalmentMissed | PaymentReceived | LoanClosed | HardshipFlagged
+"""The events a loan's collections case receives (``instalment.due_soon`` opens none)."""
 
 event_adapter: TypeAdapter[AnyEvent] = TypeAdapter(CoreBankingEvent)
 """Validates one event from JSON, choosing the model by its ``type``."""
 
 
 def loan_id_of(event: AnyEvent) -> str:
-    return event.loan.loan_id if isinstance(event, InstalmentMissed) else event.loan_id
+    return event.loan_id
 

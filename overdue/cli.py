@@ -161,7 +161,8 @@ def events_replay(
                                            progress=bar.update)
         finally:
             await engine.dispose()
-        typer.echo(f"{report.read} read, {report.accepted} accepted, {report.duplicate} "
+        typer.echo(f"{report.read} read, {report.accepted} accepted, {report.recorded} "
+                   f"recorded for early warning, {report.duplicate} "
                    f"duplicate, {report.conflict} conflicting, {report.loan_closed} for closed "
                    f"loans (kept), {len(report.invalid)} invalid, {len(report.failed)} failed")
         for line in report.invalid + report.failed:
@@ -792,6 +793,26 @@ def early_warning_schedule() -> None:
     when = (f"daily at {ew.run_at} {policy.case.timezone}" if ew and ew.enabled
             else "paused (early warning disabled in the policy)")
     typer.echo(f"schedule early-warning-daily {result}: {when}, policy {policy.version}")
+
+
+@early_warning_app.command("run-now")
+def early_warning_run_now() -> None:
+    """Run the early-warning sweep now, as the schedule's daily run would (it scores the
+    instalments due within the lead days that no earlier run settled)."""
+    from overdue.early_warning import sweep_now
+    from overdue.temporal import connect
+
+    settings = _settings()
+    policy = _policy_or_exit(settings.policy.path)
+
+    async def go() -> str:
+        client = await connect(settings.temporal)
+        return await sweep_now(client, policy, settings.temporal.task_queue)
+
+    state = asyncio.run(go())
+    typer.echo(f"early-warning sweep triggered (schedule {state}, policy {policy.version}); "
+               f"see the workflows with id early-warning-sweep-* and "
+               f"`overdue early-warning show <loan>`")
 
 
 @early_warning_app.command("evaluate")

@@ -1,4 +1,5 @@
-"""Demo core-banking events for `make run`: loans that missed yesterday's instalment."""
+"""Demo core-banking events for `make run`: loans that missed yesterday's instalment, and
+performing loans whose next instalment falls due in three days (for the early warning)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,53 @@ def demo_events(count: int, now: datetime | None = None) -> list[dict[str, Any]]
                          "locale": locale, "email": email, "birth_year": birth_year,
                          "preferred_channel": preferred},
             "instalment": {"number": 12, "due_date": due.isoformat(), "amount_due": amount},
+        })
+    return events
+
+
+# (late instalments in 12 months, deepest days past due, months since the last
+# delinquency, monthly income): a clean record, a shaky one and a risky one; with the
+# shipped weights they score about 5 %, 12 % and 60 % against the 20 % threshold.
+DEMO_RECORDS: list[tuple[int, int, int | None, str | None]] = [
+    (0, 0, None, None),
+    (1, 12, 10, "10000.00"),
+    (4, 62, 2, "8000.00"),
+]
+
+
+def due_soon_events(count: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """``instalment.due_soon`` for ``count`` performing loans, due in three days."""
+    now = now or datetime.now(UTC)
+    today = now.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    due = today + timedelta(days=3)
+    run = uuid.uuid4().hex[:6]
+    events = []
+    for index in range(count):
+        name, locale, phone, email, birth_year, preferred = DEMO_CUSTOMERS[
+            index % len(DEMO_CUSTOMERS)]
+        late, worst, months_ago, income = DEMO_RECORDS[index % len(DEMO_RECORDS)]
+        loan_id = f"DEMO{run}W{index:02d}"
+        amount = f"{3000 + 125 * index}.00"
+        record: dict[str, Any] = {"late_instalments_12m": late, "max_days_past_due": worst,
+                                  "monthly_income": income}
+        if months_ago is not None:
+            record["last_delinquency_date"] = (today - timedelta(days=30 * months_ago)
+                                               ).isoformat()
+        events.append({
+            "type": "instalment.due_soon",
+            "event_id": f"evt-{loan_id}-due-{due.isoformat()}",
+            "occurred_at": now.isoformat(),
+            "loan": {
+                "loan_id": loan_id, "product": "personal-instalment", "branch": "WH-001",
+                "currency": "CNY", "principal_outstanding": "72000.00",
+                "annual_rate": "0.0435", "instalment_amount": amount,
+                "remaining_instalments": 24,
+            },
+            "customer": {"customer_id": f"C{run}W{index:02d}", "name": name, "phone": phone,
+                         "locale": locale, "email": email, "birth_year": birth_year,
+                         "preferred_channel": preferred},
+            "instalment": {"number": 13, "due_date": due.isoformat(), "amount_due": amount},
+            "repayment": {k: v for k, v in record.items() if v is not None},
         })
     return events
 

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import httpx
 
-from overdue.demo import demo_events, payment_for
+from overdue.demo import demo_events, due_soon_events, payment_for
 from overdue.settings import DATA_DIR, PROJECT_ROOT, get_settings
 from starter.signing import signed_headers
 from workflows.search_attributes import dev_server_flags
@@ -157,13 +157,19 @@ def run_stack(policy: Path, feed_demo: bool = True) -> int:
         ).stdout)["token"]
 
         events = demo_events(5) if feed_demo else []
+        upcoming = due_soon_events(3) if feed_demo else []
         secret = settings.intake.hmac_secret.get_secret_value().encode()
-        for event in events:
+        for event in events + upcoming:
             body = json.dumps(event, ensure_ascii=False).encode()
             response = httpx.post(f"{intake_url}/v1/core-banking/events", content=body,
                                   headers=signed_headers(secret, body), timeout=30)
             print(f"  demo event {event['event_id']}: {response.status_code} "
                   f"{response.json().get('status')}", flush=True)
+        if upcoming:
+            # The daily sweep would score them at run_at; the demo shows it straight away.
+            swept = subprocess.run([overdue, "early-warning", "run-now"], cwd=PROJECT_ROOT,
+                                   env=env, capture_output=True, text=True)
+            print(f"  {(swept.stdout or swept.stderr).strip()}", flush=True)
         print(f"""
 overdue is running (policy {policy}; a case day lasts
 {86400 // _time_scale(policy)} s on the demo clock).
@@ -203,6 +209,11 @@ An agent completes a phone task (its outcome reaches the case through the webhoo
 Special circumstances for a case (a representative takes over, the ladder pauses):
 
   {overdue} case hardship {events[-1]['loan']['loan_id']} --kind illness --officer demo
+
+Early warning: three performing loans fall due in three days (instalment.due_soon); the
+sweep scored them and sent the risky one a pre-due reminder (within the contact rules):
+
+  {overdue} early-warning show {upcoming[-1]['loan']['loan_id']}
 """, flush=True)
         print("Press Ctrl-C to stop everything.", flush=True)
         while not stopping:

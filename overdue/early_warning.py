@@ -70,6 +70,15 @@ async def ensure_early_warning_schedule(client: Client, policy: Policy, task_que
         return "updated"
 
 
+async def sweep_now(client: Client, policy: Policy, task_queue: str) -> str:
+    """Run the sweep now through the schedule (created if missing), as its daily run would;
+    answers the schedule's state after the trigger."""
+    await ensure_early_warning_schedule(client, policy, task_queue)
+    handle = client.get_schedule_handle(SCHEDULE_ID)
+    await handle.trigger()
+    return "paused" if (await handle.describe()).schedule.state.paused else "active"
+
+
 @dataclass(frozen=True)
 class Evaluation:
     loans: int

@@ -15,7 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from domain.events import event_adapter
+from domain.events import EVENT_TYPES, event_adapter
 from overdue.clients.signing import SIGNATURE_HEADER, verify_signature
 from overdue.policy_file import load_policy
 from overdue.settings import Settings
@@ -44,8 +44,7 @@ def describe_validation_error(exc: ValidationError) -> list[dict[str, str]]:
     for error in exc.errors():
         loc = [str(part) for part in error["loc"]]
         # The discriminator puts the event type first in the path; drop it for readers.
-        if loc and loc[0] in ("instalment.missed", "payment.received", "loan.closed",
-                              "hardship.flagged"):
+        if loc and loc[0] in EVENT_TYPES:
             loc = loc[1:]
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = [*loc, "type"]
@@ -143,14 +142,17 @@ def create_app(settings: Settings, service: IntakeService | None = None,
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "error": "database_unavailable", "event_id": event.event_id,
                 "message": "the event could not be stored; re-deliver the event"})
-        status = {"accepted": 202, "duplicate": 200, "conflict": 409,
+        status = {"accepted": 202, "recorded": 202, "duplicate": 200, "conflict": 409,
                   "loan_closed": 200}[result.status]
-        body = {"event_id": result.event_id, "workflow_id": result.workflow_id,
+        body = {"event_id": result.event_id,
+                "workflow_id": None if event.type == "instalment.due_soon" else result.workflow_id,
                 "status": result.status}
         if result.status == "conflict":
             body["message"] = "this event id was already received with different content"
         if result.status == "loan_closed":
             body["message"] = "the loan was closed: the event is kept and starts no case"
+        if result.status == "recorded":
+            body["message"] = "kept for the early-warning sweep; no case is opened"
         return JSONResponse(status_code=status, content=body)
 
     async def _callback(request: Request, api_key: SecretStr,

@@ -7,6 +7,10 @@ Order of work, so nothing is lost or done twice:
 4. mark the event delivered.
 A re-delivered event whose record says *delivered* has no effect; one still *received*
 (step 3 failed last time) is signalled again.
+
+``instalment.due_soon`` opens no case: its snapshot and repayment record are stored and the
+event marked delivered in the one transaction (status ``recorded``), for the early-warning
+sweep to score.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from domain.case import (
     CaseInput,
     workflow_id_for,
 )
-from domain.events import AnyEvent, InstalmentMissed, loan_id_of
+from domain.events import AnyEvent, CaseBoundEvent, InstalmentDueSoon, InstalmentMissed, loan_id_of
 from overdue.storage.repository import (
     loan_closed_for_good,
     mark_event_delivered,
@@ -38,7 +42,7 @@ from workflows import search_attributes as sa
 
 log = structlog.get_logger(__name__)
 
-IngestStatus = Literal["accepted", "duplicate", "conflict", "loan_closed"]
+IngestStatus = Literal["accepted", "recorded", "duplicate", "conflict", "loan_closed"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,12 @@ class IntakeService:
                 await session.commit()
                 bound.warning("event for a closed loan kept, not delivered")
                 return IngestResult(event.event_id, workflow_id, "loan_closed")
+            if isinstance(event, InstalmentDueSoon):
+                await upsert_snapshot(session, event)
+                await mark_event_delivered(session, event.event_id)
+                await session.commit()
+                bound.info("instalment due soon recorded for early warning")
+                return IngestResult(event.event_id, workflow_id, "recorded")
             if isinstance(event, InstalmentMissed):
                 await upsert_snapshot(session, event)
             await session.commit()
@@ -95,7 +105,8 @@ class IntakeService:
                    redelivery=receipt.status == "pending")
         return IngestResult(event.event_id, workflow_id, "accepted")
 
-    async def _signal_with_start(self, workflow_id: str, loan_id: str, event: AnyEvent) -> None:
+    async def _signal_with_start(self, workflow_id: str, loan_id: str,
+                                 event: CaseBoundEvent) -> None:
         await self._client.start_workflow(
             WORKFLOW_TYPE,
             CaseInput(loan_id=loan_id),

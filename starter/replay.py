@@ -22,6 +22,7 @@ from starter.intake import IntakeService
 class ReplayReport:
     read: int = 0
     accepted: int = 0
+    recorded: int = 0
     duplicate: int = 0
     conflict: int = 0
     loan_closed: int = 0

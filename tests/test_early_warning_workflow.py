@@ -224,3 +224,67 @@ async def test_daily_schedule_is_created_then_updated_idempotently(
     finally:
         with contextlib.suppress(RPCError):
             await handle.delete()
+
+
+@pytest.mark.devserver
+async def test_due_soon_events_feed_the_sweep_run_now(
+        dev_env: WorkflowEnvironment, database_url: str, outside: Outside,
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """What ``make run`` shows: ``instalment.due_soon`` events through the intake, then
+    ``overdue early-warning run-now`` (a trigger of the daily schedule); the risky
+    customer gets one pre-due SMS, the others are scored and left alone."""
+    from domain.early_warning import SCHEDULE_ID
+    from domain.events import event_adapter
+    from overdue.demo import due_soon_events
+    from overdue.early_warning import sweep_now
+    from overdue.policy_file import load_policy
+    from starter.intake import IntakeService
+
+    settings = make_settings(database_url=database_url, outside=outside,
+                             task_queue=f"tq-{uuid.uuid4()}")
+    policy = load_policy(settings.policy.path)
+    client = dev_env.client
+    schedule = client.get_schedule_handle(SCHEDULE_ID)
+    with contextlib.suppress(RPCError):
+        await schedule.delete()
+    events = due_soon_events(3)
+    noon = zone_at_local_hour(datetime.now(UTC), 12)  # inside the contact hours
+    for event in events:
+        event["customer"]["timezone"] = noon
+    loans = [e["loan"]["loan_id"] for e in events]
+    due = date.fromisoformat(events[0]["instalment"]["due_date"])
+    try:
+        async with case_worker(client, settings):
+            intake = IntakeService(sessions, client, settings.temporal.task_queue)
+            statuses = [(await intake.ingest(event_adapter.validate_python(e))).status
+                        for e in events]
+            assert statuses == ["recorded"] * 3
+            assert await sweep_now(client, policy, settings.temporal.task_queue) == "active"
+
+            async def settled() -> dict[str, EarlyWarning]:
+                async with sessions() as session:
+                    rows = (await session.execute(select(EarlyWarning).where(
+                        EarlyWarning.loan_id.in_(loans)))).scalars()
+                    return {w.loan_id: w for w in rows}
+
+            deadline = asyncio.get_running_loop().time() + 60
+            while True:
+                warnings = await settled()
+                if len(warnings) == 3 and all(w.reminder_status != "pending"
+                                              for w in warnings.values()):
+                    break
+                assert asyncio.get_running_loop().time() < deadline, warnings
+                await asyncio.sleep(0.2)
+        assert {loan: (w.flagged, w.reminder_status, w.due_date)
+                for loan, w in warnings.items()} == {
+            loans[0]: (False, "not_flagged", due), loans[1]: (False, "not_flagged", due),
+            loans[2]: (True, "sent", due)}
+        assert (warnings[loans[0]].probability < warnings[loans[1]].probability
+                < Decimal("0.20") <= warnings[loans[2]].probability)
+        assert [len(await sms_messages(outside.sms_url, loan)) for loan in loans] == [0, 0, 1]
+        # Nothing collects on a loan that is not overdue.
+        for loan in loans:
+            assert [w async for w in client.list_workflows(f'LoanId = "{loan}"')] == []
+    finally:
+        with contextlib.suppress(RPCError):
+            await schedule.delete()

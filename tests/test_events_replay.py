@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import workflow_id_for
+from overdue.demo import due_soon_events
 from overdue.storage.models import CoreBankingEventRecord
 from tests.factories import missed_event, new_loan_id, payment_event
 
@@ -31,6 +32,7 @@ async def test_replay_feeds_a_file_and_reports_every_line(
     lines.append(payment_event(loans[0], "40.00", now).model_dump_json())
     lines.append(lines[1])  # core banking re-sent one event in the same batch
     lines.append('{"type": "payment.received", "event_id": "x"}')  # broken line
+    lines.append(json.dumps(due_soon_events(1)[0]))  # a performing loan: no case
     lines.append("")
     batch = tmp_path / "month-end.jsonl"
     batch.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -45,8 +47,8 @@ async def test_replay_feeds_a_file_and_reports_every_line(
     out, err = stdout.decode(), stderr.decode()
 
     assert process.returncode == 1, (out, err)  # one line was invalid
-    assert ("8 read, 6 accepted, 1 duplicate, 0 conflicting, 0 for closed loans (kept), "
-            "1 invalid, 0 failed") in out
+    assert ("9 read, 6 accepted, 1 recorded for early warning, 1 duplicate, 0 conflicting, "
+            "0 for closed loans (kept), 1 invalid, 0 failed") in out
     assert "line 8: occurred_at: Field required" in err
     assert "month-end.jsonl: 100%" in err  # the progress bar ran to the end
     for loan in loans:
@@ -56,7 +58,7 @@ async def test_replay_feeds_a_file_and_reports_every_line(
         delivered = await session.scalar(
             select(func.count()).select_from(CoreBankingEventRecord)
             .where(CoreBankingEventRecord.status == "delivered"))
-    assert delivered == 6
+    assert delivered == 7
 
 
 def test_json_lines_are_exact(tmp_path: Path) -> None:

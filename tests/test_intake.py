@@ -7,7 +7,8 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,9 +22,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
+from overdue.demo import due_soon_events
 from overdue.settings import DatabaseSettings, Settings
 from overdue.storage.engine import create_engine, create_sessionmaker
-from overdue.storage.models import CoreBankingEventRecord, Customer
+from overdue.storage.models import CoreBankingEventRecord, Customer, Loan
 from starter.api import create_app
 from starter.intake import IntakeService
 from starter.signing import SIGNATURE_HEADER, signed_headers
@@ -259,3 +261,45 @@ async def test_database_down_answers_503_for_redelivery(
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert response.json()["error"] == "database_unavailable"
+
+
+async def test_due_soon_is_recorded_for_early_warning_and_opens_no_case(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """``instalment.due_soon`` keeps the snapshot and the repayment record the early
+    warning scores; it starts nothing; a re-delivery is a duplicate; a changed record under
+    the same event id is a conflict."""
+    http, _ = stack
+    [event] = due_soon_events(3)[2:]
+    loan_id = event["loan"]["loan_id"]
+    response = await http.post("/v1/core-banking/events", json=event)
+    assert (response.status_code, response.json()["status"]) == (202, "recorded")
+    assert response.json()["workflow_id"] is None
+    again = await http.post("/v1/core-banking/events", json=event)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    changed = {**event, "repayment": {**event["repayment"], "max_days_past_due": 5}}
+    assert (await http.post("/v1/core-banking/events", json=changed)).status_code == 409
+    assert await count_workflows(dev_env.client, loan_id) == 0
+    async with sessions() as session:
+        loan = await session.get(Loan, loan_id)
+        record = await session.get(CoreBankingEventRecord, event["event_id"])
+        assert loan is not None and record is not None
+        customer = await session.get(Customer, loan.customer_id)
+        assert customer is not None
+    assert (loan.next_due_date, loan.late_instalments_12m, loan.max_days_past_due) == (
+        date.fromisoformat(event["instalment"]["due_date"]), 4, 62)
+    assert loan.last_delinquency_date == date.fromisoformat(
+        event["repayment"]["last_delinquency_date"])
+    assert customer.monthly_income == Decimal("8000.00")
+    assert (record.status, record.business_date) == ("delivered", loan.next_due_date)
+
+    # A missed instalment later refreshes the snapshot and keeps the repayment record.
+    missed = yesterday_missed(loan_id)
+    missed["customer"]["customer_id"] = loan.customer_id
+    assert (await http.post("/v1/core-banking/events", json=missed)).status_code == 202
+    async with sessions() as session:
+        kept = await session.get(Loan, loan_id)
+        assert kept is not None
+    assert (kept.late_instalments_12m, kept.max_days_past_due) == (4, 62)
+    assert await count_workflows(dev_env.client, loan_id) == 1
+    await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).terminate("test done")

@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.events import AnyEvent, InstalmentMissed
+from domain.events import AnyEvent, InstalmentDueSoon, InstalmentMissed
 from overdue.storage.models import (
     CollectionCase,
     ContactAttempt,
@@ -59,7 +59,8 @@ async def record_event(session: AsyncSession, event: AnyEvent, workflow_id: str,
         event_id=event.event_id, type=event.type, loan_id=loan_id,
         occurred_at=event.occurred_at, received_at=now, status="received", delivered_at=None,
         workflow_id=workflow_id, payload_sha256=digest,
-        business_date=event.instalment.due_date if isinstance(event, InstalmentMissed) else None,
+        business_date=(event.instalment.due_date
+                       if isinstance(event, InstalmentMissed | InstalmentDueSoon) else None),
     ).on_conflict_do_nothing(index_elements=["event_id"])
     result = cast(CursorResult[Any], await session.execute(stmt))
     if result.rowcount == 1:
@@ -97,43 +98,61 @@ _CUSTOMER_COLUMNS = ("name", "phone", "email", "locale", "timezone", "birth_year
                      "updated_at")
 _LOAN_COLUMNS = ("customer_id", "product", "branch", "currency", "principal_outstanding",
                  "annual_rate", "instalment_amount", "remaining_instalments", "updated_at")
-_UPSERTS: dict[str, tuple[Any, Any]] = {}
+_DUE_SOON_CUSTOMER_COLUMNS = (*_CUSTOMER_COLUMNS, "monthly_income")
+_DUE_SOON_LOAN_COLUMNS = (*_LOAN_COLUMNS, "next_due_date", "late_instalments_12m",
+                          "max_days_past_due", "last_delinquency_date")
+_UPSERTS: dict[tuple[str, bool], tuple[Any, Any]] = {}
 
 
-def _snapshot_upserts(session: AsyncSession) -> tuple[Any, Any]:
+def _snapshot_upserts(session: AsyncSession, due_soon: bool) -> tuple[Any, Any]:
     """The two upserts, built once per dialect: the intake runs them for every event, and
-    building the statements cost more than running them (profile in bench/README.md)."""
-    dialect = session.get_bind().dialect.name
-    if dialect not in _UPSERTS:
+    building the statements cost more than running them (profile in bench/README.md).
+    A due-soon event also carries the repayment record; a missed instalment leaves it."""
+    key = (session.get_bind().dialect.name, due_soon)
+    if key not in _UPSERTS:
         customer = insert_for_dialect(session, Customer)
         loan = insert_for_dialect(session, Loan)
-        _UPSERTS[dialect] = (
+        customer_columns = _DUE_SOON_CUSTOMER_COLUMNS if due_soon else _CUSTOMER_COLUMNS
+        loan_columns = _DUE_SOON_LOAN_COLUMNS if due_soon else _LOAN_COLUMNS
+        _UPSERTS[key] = (
             customer.on_conflict_do_update(
                 index_elements=["customer_id"],
-                set_={name: customer.excluded[name] for name in _CUSTOMER_COLUMNS}),
+                set_={name: customer.excluded[name] for name in customer_columns}),
             loan.on_conflict_do_update(
                 index_elements=["loan_id"],
-                set_={name: loan.excluded[name] for name in _LOAN_COLUMNS}))
-    return _UPSERTS[dialect]
+                set_={name: loan.excluded[name] for name in loan_columns}))
+    return _UPSERTS[key]
 
 
-async def upsert_snapshot(session: AsyncSession, event: InstalmentMissed) -> None:
-    """Keep the latest customer and loan snapshot core banking sent."""
+async def upsert_snapshot(session: AsyncSession,
+                          event: InstalmentMissed | InstalmentDueSoon) -> None:
+    """Keep the latest customer and loan snapshot core banking sent (and, from a due-soon
+    event, the next due date and the repayment record the early warning scores)."""
     now = utcnow()
     c = event.customer
     loan = event.loan
-    customer_upsert, loan_upsert = _snapshot_upserts(session)
-    await session.execute(customer_upsert, dict(
+    due_soon = isinstance(event, InstalmentDueSoon)
+    customer_upsert, loan_upsert = _snapshot_upserts(session, due_soon)
+    customer_row: dict[str, Any] = dict(
         customer_id=c.customer_id, name=c.name, phone=c.phone, email=c.email,
         locale=c.locale, timezone=c.timezone, birth_year=c.birth_year,
         preferred_channel=c.preferred_channel, sms_consent=c.sms_consent,
-        email_consent=c.email_consent, phone_consent=c.phone_consent, updated_at=now))
-    await session.execute(loan_upsert, dict(
+        email_consent=c.email_consent, phone_consent=c.phone_consent, updated_at=now)
+    loan_row: dict[str, Any] = dict(
         loan_id=loan.loan_id, customer_id=c.customer_id, product=loan.product,
         branch=loan.branch, currency=loan.currency,
         principal_outstanding=loan.principal_outstanding, annual_rate=loan.annual_rate,
         instalment_amount=loan.instalment_amount,
-        remaining_instalments=loan.remaining_instalments, updated_at=now))
+        remaining_instalments=loan.remaining_instalments, updated_at=now)
+    if isinstance(event, InstalmentDueSoon):
+        record = event.repayment
+        customer_row["monthly_income"] = record.monthly_income
+        loan_row.update(next_due_date=event.instalment.due_date,
+                        late_instalments_12m=record.late_instalments_12m,
+                        max_days_past_due=record.max_days_past_due,
+                        last_delinquency_date=record.last_delinquency_date)
+    await session.execute(customer_upsert, customer_row)
+    await session.execute(loan_upsert, loan_row)
 
 
 @dataclass(frozen=True)
