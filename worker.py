@@ -103,6 +103,7 @@ async def build_activities(settings: Settings, client: Client | None = None
             contacts.assign_representative,
             contacts.close_assignment,
             cases.record_case,
+            cases.record_bucket_change,
         ]
 
 

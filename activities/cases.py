@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.contracts import CaseRecord
+from activities.contracts import BucketChangeRecord, CaseRecord
 from overdue.storage.legal_records import record_closure
-from overdue.storage.repository import upsert_case
+from overdue.storage.repository import record_bucket_change, upsert_case
 
 
 class CaseActivities:
@@ -30,4 +30,15 @@ class CaseActivities:
                               policy_version=record.policy_version, closed=record.closed,
                               oldest_unpaid_due_date=record.oldest_unpaid_due_date,
                               assigned_officer=record.assigned_officer)
+            await session.commit()
+
+    @activity.defn(name="record_bucket_change")
+    async def record_bucket_change(self, change: BucketChangeRecord) -> None:
+        async with self._sessions() as session:
+            await record_bucket_change(
+                session, case_ref=change.case_ref, loan_id=change.loan_id,
+                sequence=change.sequence, changed_on=change.changed_on,
+                from_bucket=change.from_bucket, to_bucket=change.to_bucket,
+                days_past_due=change.days_past_due,
+                oldest_unpaid_due_date=change.oldest_unpaid_due_date, arrears=change.arrears)
             await session.commit()

@@ -123,6 +123,18 @@ class CaseRecord(ContractModel):
     recovered: Decimal = Decimal("0.00")
 
 
+class BucketChangeRecord(ContractModel):
+    case_ref: str
+    loan_id: str
+    sequence: int
+    changed_on: date
+    from_bucket: str | None
+    to_bucket: str
+    days_past_due: int
+    oldest_unpaid_due_date: date | None
+    arrears: Decimal
+
+
 class LoanPositionRequest(ContractModel):
     loan_id: str
     arrears: Decimal

@@ -234,6 +234,12 @@ class CaseState(CaseModel):
     """Results signalled by the running child, until the case takes them."""
     refresh_at_bucket_changes: bool = False
     """Days past due refreshed when the bucket changes (not daily): OverdueSince is set."""
+    log_bucket_changes: bool = False
+    """Each change of bucket or oldest unpaid due date is written to ``bucket_changes``."""
+    logged_bucket: str | None = None
+    logged_oldest_unpaid: date | None = None
+    bucket_changes: int = 0
+    """Rows written to ``bucket_changes`` (their sequence numbers)."""
 
     def position(self) -> ArrearsPosition:
         return arrears_position(

@@ -129,12 +129,24 @@ class LegalFact:
 
 
 @dataclass(frozen=True)
+class BucketChangeFact:
+    """A change of a case's bucket or oldest unpaid due date (``bucket_changes``)."""
+
+    case_ref: str
+    sequence: int
+    changed_on: date
+    to_bucket: str
+    oldest_unpaid_due_date: date | None
+
+
+@dataclass(frozen=True)
 class KpiRecords:
     cases: tuple[CaseFact, ...] = ()
     events: tuple[EventFact, ...] = ()
     contacts: tuple[ContactFact, ...] = ()
     promises: tuple[PromiseFact, ...] = ()
     legal: tuple[LegalFact, ...] = ()
+    bucket_changes: tuple[BucketChangeFact, ...] = ()
 
 
 # --- results -------------------------------------------------------------------------------
@@ -331,6 +343,8 @@ class _Case:
     legal: date | None
     missed: list[date] = field(default_factory=list)
     payments: list[datetime] = field(default_factory=list)
+    moves: list[BucketChangeFact] = field(default_factory=list)
+    """The case's log of bucket changes, in order (empty for cases opened before it)."""
 
     def stage_on(self, d: date) -> str:
         """The stage the case was in on day ``d`` (stages only move forward)."""
@@ -403,8 +417,12 @@ class _Book:
                 case.missed.append(event.due_date)
             elif event.type == "payment.received":
                 case.payments.append(event.at)
+        for change in records.bucket_changes:
+            if change.case_ref in self.cases:
+                self.cases[change.case_ref].moves.append(change)
         for case in self.cases.values():
             case.missed.sort()
+            case.moves.sort(key=lambda c: c.sequence)
 
     def case_of(self, loan_id: str, at: datetime, event_id: str | None = None) -> _Case | None:
         fact = attribute(self.by_loan.get(loan_id, ()), at, event_id)
@@ -414,11 +432,16 @@ class _Book:
 def _oldest_unpaid_on(case: _Case, d: date, tz: tzinfo) -> date | None:
     """The oldest unpaid due date at the end of day ``d``.
 
-    Payments go to the oldest instalment first, so the oldest unpaid due date only moves
-    forward. The tables keep its last recorded value, not each move: before the case's last
-    payment (up to its last update) it is the earliest missed due date; from that payment
-    on, the recorded one (or, if the recorded one falls after ``d``, none: all instalments
-    due by ``d`` were paid). Exact when at most one payment moved it."""
+    From the case's log of bucket changes when it has one that far back: exact (the log
+    has a row for every move of the date). Otherwise reconstructed: payments go to the
+    oldest instalment first, so the oldest unpaid due date only moves forward, and the
+    tables keep its last recorded value, not each move: before the case's last payment (up
+    to its last update) it is the earliest missed due date; from that payment on, the
+    recorded one (or, if the recorded one falls after ``d``, none: all instalments due by
+    ``d`` were paid). Exact when at most one payment moved it."""
+    logged = [m for m in case.moves if m.changed_on <= d]
+    if logged:
+        return logged[-1].oldest_unpaid_due_date
     missed = [x for x in case.missed if x <= d]
     if not missed:
         return None

@@ -28,7 +28,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from domain.kpis import CaseFact, ContactFact, EventFact, KpiRecords, LegalFact, PromiseFact
+from domain.kpis import (
+    BucketChangeFact,
+    CaseFact,
+    ContactFact,
+    EventFact,
+    KpiRecords,
+    LegalFact,
+    PromiseFact,
+)
 
 START, END = date(2026, 1, 1), date(2026, 3, 31)
 
@@ -106,3 +114,32 @@ LEGAL = (
 
 RECORDS = KpiRecords(cases=CASES, events=EVENTS, contacts=CONTACTS, promises=PROMISES,
                      legal=LEGAL)
+
+
+# A case apart from the portfolio, for the log of bucket changes (``bucket_changes``).
+# Case H missed 11-20, 12-20 and 01-20; a payment on 12-28 paid the 11-20 instalment and one
+# on 01-25 the 12-20 one. collection_cases keeps only the last oldest unpaid due date
+# (01-20), so without the log both moves are put at the last payment (01-25).
+# Its log (what the case workflow writes, PATCH_LOG_BUCKET_CHANGES):
+#   1  11-21  M1   oldest 11-20  (1 day past due: the case learns of the miss)
+#   2  12-21  M2   oldest 11-20  (31 days: 11-20 -> 12-21)
+#   3  12-28  M1   oldest 12-20  (8 days: the first payment)
+#   4  01-20  M2   oldest 12-20  (31 days: 12-20 -> 01-20)
+#   5  01-25  M1   oldest 01-20  (5 days: the second payment)
+H_CASE = CaseFact("H:evt-h1", "H", at("2025-11-21"), None, None, date(2026, 1, 20),
+                  at("2026-01-25", 12))
+H_EVENTS = (
+    EventFact("evt-h1", "H", "instalment.missed", at("2025-11-21", 9), date(2025, 11, 20)),
+    EventFact("evt-h2", "H", "instalment.missed", at("2025-12-21", 9), date(2025, 12, 20)),
+    EventFact("evt-h4", "H", "payment.received", at("2025-12-28", 11)),
+    EventFact("evt-h3", "H", "instalment.missed", at("2026-01-21", 9), date(2026, 1, 20)),
+    EventFact("evt-h5", "H", "payment.received", at("2026-01-25", 11)),
+)
+H_LOG = tuple(
+    BucketChangeFact("H:evt-h1", n, date.fromisoformat(on), bucket, date.fromisoformat(oldest))
+    for n, on, bucket, oldest in [
+        (1, "2025-11-21", "M1", "2025-11-20"), (2, "2025-12-21", "M2", "2025-11-20"),
+        (3, "2025-12-28", "M1", "2025-12-20"), (4, "2026-01-20", "M2", "2025-12-20"),
+        (5, "2026-01-25", "M1", "2026-01-20")])
+H_LOGGED = KpiRecords(cases=(H_CASE,), events=H_EVENTS, bucket_changes=H_LOG)
+H_UNLOGGED = KpiRecords(cases=(H_CASE,), events=H_EVENTS)

@@ -31,6 +31,7 @@ from overdue.settings import DatabaseSettings, Settings, get_settings
 from overdue.storage.kpi_queries import kpi_report, load_kpi_records
 from overdue.storage.models import (
     AuditEntry,
+    BucketChange,
     CollectionCase,
     ContactAttempt,
     CoreBankingEventRecord,
@@ -38,7 +39,7 @@ from overdue.storage.models import (
     Negotiation,
     PromiseToPay,
 )
-from tests.kpi_dataset import END, RECORDS, START, at
+from tests.kpi_dataset import END, H_LOGGED, RECORDS, START, at
 
 ZERO = Decimal("0.00")
 
@@ -138,6 +139,34 @@ async def test_report_from_the_database_equals_the_hand_computed_one(
         assert recovery is not None and recovery.value == Decimal(1) / Decimal(6)
         phone = report.get("right_party_contact_rate", "phone")
         assert phone is not None and (phone.numerator, phone.denominator) == (2, 4)
+
+
+async def test_bucket_changes_are_loaded_and_make_past_buckets_exact(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Case H of the dataset with its log in ``bucket_changes`` (rows after the range are
+    not loaded): January's report is the hand-computed one of tests/domain/test_kpis.py."""
+    log = [BucketChange(change_key=f"{b.case_ref}:{b.sequence}", case_ref=b.case_ref,
+                        loan_id="H", sequence=b.sequence, changed_on=b.changed_on,
+                        from_bucket=None, to_bucket=b.to_bucket, days_past_due=0,
+                        oldest_unpaid_due_date=b.oldest_unpaid_due_date,
+                        arrears=Decimal("500.00"), recorded_at=at(b.changed_on.isoformat()))
+           for b in H_LOGGED.bucket_changes]
+    later = BucketChange(change_key="H:evt-h1:6", case_ref="H:evt-h1", loan_id="H",
+                         sequence=6, changed_on=date(2026, 2, 20), from_bucket="M1",
+                         to_bucket="M2", days_past_due=31,
+                         oldest_unpaid_due_date=date(2026, 1, 20), arrears=ZERO,
+                         recorded_at=at("2026-02-20"))
+    async with sessions.begin() as session:
+        session.add_all([*rows_for(H_LOGGED), *log, later])
+    january = date(2026, 1, 1), date(2026, 1, 31)
+    async with sessions() as session:
+        loaded = await load_kpi_records(session, start=january[0], end=january[1], tz=UTC)
+        report = await kpi_report(session, start=january[0], end=january[1], tz=UTC,
+                                  by="month")
+    assert loaded.bucket_changes == H_LOGGED.bucket_changes
+    assert report == compute_kpis(H_LOGGED, start=january[0], end=january[1], tz=UTC,
+                                  by="month")
+    assert [(t.from_state, t.to_state) for t in report.transitions] == [("M1", "M1")]
 
 
 # --- overdue report --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from domain.case import QUERY_STATE, CaseOutcome, CaseView, workflow_id_for
 from overdue.business_days import BusinessCalendar
 from overdue.settings import Settings
 from overdue.storage.models import (
+    BucketChange,
     CollectionCase,
     ContactAttempt,
     ContactDecisionRecord,
@@ -262,6 +263,43 @@ async def test_not_cured_escalates_to_negotiation_at_30_days(case: Case) -> None
     assert row.stage == "negotiation" and row.oldest_unpaid_due_date == friday
     await case.intake.ingest(closed_event(case.loan_id, await case.now()))
     assert (await case.handle.result()).outcome == "loan_closed"
+
+
+async def test_each_bucket_change_is_logged(case: Case) -> None:
+    """``bucket_changes``: a row when the bucket or the oldest unpaid due date moves, dated
+    by the case's business date, so the KPIs' roll rates are exact."""
+    today = (await case.now()).astimezone(SHANGHAI).date()
+    friday = quiet_weekend_friday(today)
+    second_due = friday + timedelta(days=14)
+    await case.miss(friday, "500.00", number=7)
+    await case.sleep_until(at_nine(second_due + timedelta(days=1)))
+    await case.miss(second_due, "500.00", number=8)  # the oldest stays: no row
+    payday = friday + timedelta(days=31)
+    await case.sleep_until(at_nine(payday))
+    await case.pay("500.00")  # the first instalment: the oldest moves on 14 days
+
+    async def logged() -> list[BucketChange]:
+        async with case.sessions() as session:
+            return list((await session.execute(select(BucketChange).where(
+                BucketChange.loan_id == case.loan_id).order_by(BucketChange.sequence)
+            )).scalars())
+
+    async def four_rows() -> bool:
+        return len(await logged()) >= 4
+
+    await case.until(four_rows)
+    rows = await logged()
+    assert [(r.sequence, r.changed_on, r.from_bucket, r.to_bucket, r.days_past_due,
+             r.oldest_unpaid_due_date, r.arrears) for r in rows] == [
+        (1, today, None, "M0", 0, friday, Decimal("500.00")),  # not yet due
+        (2, friday + timedelta(days=1), "M0", "M1", 1, friday, Decimal("500.00")),
+        (3, payday, "M1", "M2", 31, friday, Decimal("1000.00")),
+        (4, payday, "M2", "M1", 17, second_due, Decimal("500.00")),
+    ]
+    assert {r.case_ref for r in rows} == {(await case.view()).case_ref}
+    await case.intake.ingest(closed_event(case.loan_id, await case.now()))
+    assert (await case.handle.result()).outcome == "loan_closed"
+    assert len(await logged()) == 4
 
 
 async def test_hardship_pauses_the_ladder_for_a_representative(case: Case) -> None:

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendar import ContactInstant, ContactInstantRequest
     from activities.contracts import (
         AssignRepresentativeRequest,
+        BucketChangeRecord,
         CaseRecord,
         CloseAssignmentRequest,
         ContactOutcome,
@@ -137,6 +138,9 @@ new while a negotiation round or legal case runs; they report back by signal."""
 PATCH_REFRESH_AT_BUCKET_CHANGES = "refresh-at-bucket-changes"
 """One timer per bucket change instead of one per day: ~2,000 fewer events a case-year,
 and no wake-up of every open case at midnight."""
+PATCH_LOG_BUCKET_CHANGES = "log-bucket-changes"
+"""Each change of bucket or oldest unpaid due date is written to ``bucket_changes``, so
+roll rates are exact."""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -1000,6 +1004,7 @@ class LoanDelinquencyWorkflow:
         assert s.policy is not None
         policy = s.policy
         while s.outcome is None:
+            await self._log_bucket_change()
             oldest = s.position().oldest_unpaid_due_date if s.missed else None
 
             def moved(since: date | None = oldest) -> bool:
@@ -1020,6 +1025,34 @@ class LoanDelinquencyWorkflow:
                         timeout_summary=f"bucket changes at {next_at} days past due")
             if s.outcome is None and s.missed:
                 self._upsert_days_past_due()
+
+    async def _log_bucket_change(self) -> None:
+        """A row in ``bucket_changes`` when the bucket or the oldest unpaid due date moved
+        since the last one. Cases that passed here before PATCH_LOG_BUCKET_CHANGES write
+        none until they continue as new."""
+        s = self._s
+        if s.policy is None or not s.missed or s.outcome is not None:
+            return
+        position = s.position()
+        dpd = self._days_past_due()
+        bucket = s.policy.bucket_for(dpd)
+        if (bucket, position.oldest_unpaid_due_date) == (s.logged_bucket,
+                                                          s.logged_oldest_unpaid):
+            return
+        if not (s.log_bucket_changes or workflow.patched(PATCH_LOG_BUCKET_CHANGES)):
+            return
+        s.log_bucket_changes = True
+        change = BucketChangeRecord(
+            case_ref=s.case_ref or s.loan_id, loan_id=s.loan_id, sequence=s.bucket_changes + 1,
+            changed_on=self._case_date(), from_bucket=s.logged_bucket, to_bucket=bucket,
+            days_past_due=dpd, oldest_unpaid_due_date=position.oldest_unpaid_due_date,
+            arrears=position.arrears)
+        s.logged_bucket, s.logged_oldest_unpaid = bucket, position.oldest_unpaid_due_date
+        s.bucket_changes += 1
+        await workflow.execute_activity(
+            "record_bucket_change", change, start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=DB_RETRY,
+            summary=f"bucket {change.from_bucket or 'opened'} -> {bucket} ({dpd} days past due)")
 
     def _upsert_days_past_due(self) -> None:
         s = self._s

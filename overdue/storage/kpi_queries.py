@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.kpis import (
     Bucket,
+    BucketChangeFact,
     CaseFact,
     ContactFact,
     Dimension,
@@ -29,6 +30,7 @@ from domain.kpis import (
 )
 from domain.policy import Policy
 from overdue.storage.models import (
+    BucketChange,
     CollectionCase,
     ContactAttempt,
     CoreBankingEventRecord,
@@ -112,11 +114,19 @@ async def load_kpi_records(session: AsyncSession, *, start: date, end: date,
                    PromiseToPay.due_date <= end)
             .order_by(PromiseToPay.promise_key))).scalars())
 
+    bucket_changes = tuple(
+        BucketChangeFact(case_ref=b.case_ref, sequence=b.sequence, changed_on=b.changed_on,
+                         to_bucket=b.to_bucket, oldest_unpaid_due_date=b.oldest_unpaid_due_date)
+        for b in (await session.execute(
+            select(BucketChange)
+            .where(BucketChange.loan_id.in_(loans), BucketChange.changed_on <= end)
+            .order_by(BucketChange.case_ref, BucketChange.sequence))).scalars())
+
     legal = tuple(LegalFact(legal_id=row.legal_id, loan_id=row.loan_id, opened_at=row.opened_at,
                             claim_total=row.claim_total, recovered=row.recovered)
                   for row in legal_rows)
     return KpiRecords(cases=cases, events=events, contacts=contacts, promises=promises,
-                      legal=legal)
+                      legal=legal, bucket_changes=bucket_changes)
 
 
 async def kpi_report(session: AsyncSession, *, start: date, end: date, tz: tzinfo,

@@ -377,3 +377,29 @@ class EarlyWarning(Base):
     reminder_channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class BucketChange(Base):
+    """A case's delinquency over time: a row each time its days-past-due bucket or its
+    oldest unpaid due date changes (a payment that moves the date within a bucket has
+    ``from_bucket == to_bucket``). The KPIs read past buckets from it, so roll rates are
+    exact for the cases that have it."""
+
+    __tablename__ = "bucket_changes"
+    __table_args__ = (Index("ix_bucket_changes_case_ref_changed_on", "case_ref", "changed_on"),)
+
+    change_key: Mapped[str] = mapped_column(String(220), primary_key=True)
+    """<case ref>:<sequence number in the case>: a retried write is the same row."""
+    case_ref: Mapped[str] = mapped_column(String(200))
+    loan_id: Mapped[str] = mapped_column(String(64), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    changed_on: Mapped[date] = mapped_column(Date)
+    """The bank's business date (case clock) from which ``to_bucket`` holds."""
+    from_bucket: Mapped[str | None] = mapped_column(String(16))
+    """``None`` for the first row of a case."""
+    to_bucket: Mapped[str] = mapped_column(String(16))
+    days_past_due: Mapped[int] = mapped_column(Integer)
+    oldest_unpaid_due_date: Mapped[date | None] = mapped_column(Date)
+    """``None`` once every instalment due is paid (``to_bucket`` is then the current one)."""
+    arrears: Mapped[Decimal]
+    recorded_at: Mapped[datetime]

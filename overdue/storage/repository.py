@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.events import AnyEvent, InstalmentDueSoon, InstalmentMissed
 from overdue.storage.models import (
+    BucketChange,
     CollectionCase,
     ContactAttempt,
     ContactDecisionRecord,
@@ -319,6 +320,20 @@ async def upsert_case(session: AsyncSession, *, case_ref: str, loan_id: str, wor
     stmt = insert_for_dialect(session, CollectionCase).values(case_ref=case_ref, opened_at=now,
                                                                **values)
     await session.execute(stmt.on_conflict_do_update(index_elements=["case_ref"], set_=values))
+
+
+async def record_bucket_change(session: AsyncSession, *, case_ref: str, loan_id: str,
+                               sequence: int, changed_on: date, from_bucket: str | None,
+                               to_bucket: str, days_past_due: int,
+                               oldest_unpaid_due_date: date | None, arrears: Decimal) -> None:
+    """One row per case and sequence number: a retried activity writes nothing more."""
+    stmt = insert_for_dialect(session, BucketChange).values(
+        change_key=f"{case_ref}:{sequence}", case_ref=case_ref, loan_id=loan_id,
+        sequence=sequence, changed_on=changed_on, from_bucket=from_bucket, to_bucket=to_bucket,
+        days_past_due=days_past_due, oldest_unpaid_due_date=oldest_unpaid_due_date,
+        arrears=arrears, recorded_at=utcnow(),
+    ).on_conflict_do_nothing(index_elements=["change_key"])
+    await session.execute(stmt)
 
 
 async def record_assignment(session: AsyncSession, *, key: str, loan_id: str, case_ref: str,

@@ -23,7 +23,7 @@ from domain.kpis import (
     periods,
     state_on,
 )
-from tests.kpi_dataset import END, RECORDS, START, at
+from tests.kpi_dataset import END, H_LOGGED, H_UNLOGGED, RECORDS, START, at
 
 MONTHLY = compute_kpis(RECORDS, start=START, end=END, tz=UTC, by="month")
 BY_STAGE = compute_kpis(RECORDS, start=START, end=END, tz=UTC, by="stage")
@@ -262,3 +262,36 @@ def test_champion_and_challenger_side_by_side() -> None:
     assert recovery.challenger is not None and recovery.challenger.value == 0
     with pytest.raises(ValueError, match="same dimension"):
         compare(MONTHLY, challenger)
+
+
+# --- the log of bucket changes: case H of tests/kpi_dataset.py ------------------------------
+
+
+@pytest.mark.parametrize(("day", "logged", "reconstructed"), [
+    ("2025-11-20", None, None),     # not yet opened
+    ("2025-12-20", "M1", "M1"),     # 30 days either way
+    ("2025-12-27", "M2", "M2"),     # 37 days
+    ("2025-12-31", "M1", "M2"),     # log: 12-20 -> 11 days; reconstructed: 11-20 -> 41
+    ("2026-01-22", "M2", "M3"),     # log: 12-20 -> 33; reconstructed: 11-20 -> 63
+    ("2026-01-25", "M1", "M1"),     # 01-20 -> 5 either way (the last payment is recorded)
+    ("2026-01-31", "M1", "M1"),     # 11
+])
+def test_the_log_makes_past_buckets_exact(day: str, logged: str | None,
+                                          reconstructed: str | None) -> None:
+    d = date.fromisoformat(day)
+    assert state_on(H_LOGGED, "H:evt-h1", d, UTC) == logged
+    assert state_on(H_UNLOGGED, "H:evt-h1", d, UTC) == reconstructed
+
+
+def test_roll_rates_from_the_log() -> None:
+    # January: H is in M1 at 12-31 (log) and in M1 at 01-31: no roll, no cure (0 of 1).
+    # Without the log it starts in M2 (41 days) and ends in M1: M2 does not roll (0 of 1).
+    logged = compute_kpis(H_LOGGED, start=date(2026, 1, 1), end=date(2026, 1, 31), tz=UTC,
+                          by="month")
+    unlogged = compute_kpis(H_UNLOGGED, start=date(2026, 1, 1), end=date(2026, 1, 31),
+                            tz=UTC, by="month")
+    assert set(logged.transitions) == {Transition(JAN, "M1", "M1", 1)}
+    assert set(unlogged.transitions) == {Transition(JAN, "M2", "M1", 1)}
+    roll = logged.get("roll_rate", JAN, "M1")
+    assert roll is not None and (roll.numerator, roll.denominator) == r(0, 1)
+    assert logged.get("roll_rate", JAN, "M2") in (None, Ratio(Decimal(0), Decimal(0)))

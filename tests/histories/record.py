@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from activities.calendar import CalendarActivities
 from activities.contracts import (
     AssignRepresentativeRequest,
+    BucketChangeRecord,
     CaseRecord,
     CloseAssignmentRequest,
     ContactOutcome,
@@ -144,6 +145,11 @@ async def record_case_stub(_: CaseRecord) -> None:
     return None
 
 
+@activity.defn(name="record_bucket_change")
+async def record_bucket_change_stub(_: BucketChangeRecord) -> None:
+    return None
+
+
 @activity.defn(name="load_loan_position")
 async def load_loan_position_stub(request: LoanPositionRequest) -> LoanPositionView:
     return LoanPositionView(
@@ -248,7 +254,7 @@ STUBS = [
     record_promise_stub, load_loan_position_stub, record_negotiation_stub,
     record_negotiation_event_stub, save_agreement_stub, load_policy_stub, plan_contact_stub,
     send_sms_stub, send_email_stub, create_call_task_stub, assign_representative_stub,
-    close_assignment_stub, record_case_stub,
+    close_assignment_stub, record_case_stub, record_bucket_change_stub,
 ]
 
 
