@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         AftercareInput,
         aftercare_id_for,
     )
-    from domain.arrears import days_past_due
+    from domain.arrears import ArrearsPosition, days_past_due
     from domain.business_calendar import add_months
     from domain.case import (
         QUERY_STATE,
@@ -1031,28 +1031,36 @@ class LoanDelinquencyWorkflow:
         since the last one. Cases that passed here before PATCH_LOG_BUCKET_CHANGES write
         none until they continue as new."""
         s = self._s
-        if s.policy is None or not s.missed or s.outcome is not None:
-            return
-        position = s.position()
-        dpd = self._days_past_due()
-        bucket = s.policy.bucket_for(dpd)
-        if (bucket, position.oldest_unpaid_due_date) == (s.logged_bucket,
-                                                          s.logged_oldest_unpaid):
-            return
-        if not (s.log_bucket_changes or workflow.patched(PATCH_LOG_BUCKET_CHANGES)):
-            return
-        s.log_bucket_changes = True
+        # Again while a payment moved the date during the write: the caller waits for the
+        # next move from the logged state.
+        while s.policy is not None and s.missed and s.outcome is None:
+            position = s.position()
+            dpd = self._days_past_due()
+            bucket = s.policy.bucket_for(dpd)
+            if (bucket, position.oldest_unpaid_due_date) == (s.logged_bucket,
+                                                              s.logged_oldest_unpaid):
+                return
+            if not (s.log_bucket_changes or workflow.patched(PATCH_LOG_BUCKET_CHANGES)):
+                return
+            s.log_bucket_changes = True
+            await self._write_bucket_change(position, dpd, bucket)
+
+    async def _write_bucket_change(self, position: ArrearsPosition, dpd: int,
+                                   bucket: str) -> None:
+        s = self._s
         change = BucketChangeRecord(
             case_ref=s.case_ref or s.loan_id, loan_id=s.loan_id, sequence=s.bucket_changes + 1,
             changed_on=self._case_date(), from_bucket=s.logged_bucket, to_bucket=bucket,
             days_past_due=dpd, oldest_unpaid_due_date=position.oldest_unpaid_due_date,
             arrears=position.arrears)
-        s.logged_bucket, s.logged_oldest_unpaid = bucket, position.oldest_unpaid_due_date
-        s.bucket_changes += 1
         await workflow.execute_activity(
             "record_bucket_change", change, start_to_close_timeout=timedelta(seconds=30),
             retry_policy=DB_RETRY,
             summary=f"bucket {change.from_bucket or 'opened'} -> {bucket} ({dpd} days past due)")
+        # Only once written: a run that continues as new meanwhile leaves the next run to
+        # write the same row again (same sequence number, so at most once).
+        s.logged_bucket, s.logged_oldest_unpaid = bucket, position.oldest_unpaid_due_date
+        s.bucket_changes += 1
 
     def _upsert_days_past_due(self) -> None:
         s = self._s
