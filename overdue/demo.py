@@ -20,29 +20,35 @@ DEMO_CUSTOMERS: list[tuple[str, str, str, str | None, int | None, str | None]] =
 ]
 
 
+def _snapshots(index: int, loan_id: str, customer_id: str, instalment: str,
+               principal: str) -> dict[str, Any]:
+    """The loan and customer snapshots of demo customer ``index`` (cycling)."""
+    name, locale, phone, email, birth_year, preferred = DEMO_CUSTOMERS[
+        index % len(DEMO_CUSTOMERS)]
+    return {
+        "loan": {"loan_id": loan_id, "product": "personal-instalment", "branch": "WH-001",
+                 "currency": "CNY", "principal_outstanding": principal,
+                 "annual_rate": "0.0435", "instalment_amount": instalment,
+                 "remaining_instalments": 24},
+        "customer": {"customer_id": customer_id, "name": name, "phone": phone,
+                     "locale": locale, "email": email, "birth_year": birth_year,
+                     "preferred_channel": preferred},
+    }
+
+
 def demo_events(count: int, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or datetime.now(UTC)
     due = (now.astimezone(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)).date()
     run = uuid.uuid4().hex[:6]
     events = []
     for index in range(count):
-        name, locale, phone, email, birth_year, preferred = DEMO_CUSTOMERS[
-            index % len(DEMO_CUSTOMERS)]
         loan_id = f"DEMO{run}{index:03d}"
         amount = f"{1500 + 250 * index}.{(index * 37) % 100:02d}"
         events.append({
             "type": "instalment.missed",
             "event_id": f"evt-{loan_id}-miss-1",
             "occurred_at": now.isoformat(),
-            "loan": {
-                "loan_id": loan_id, "product": "personal-instalment", "branch": "WH-001",
-                "currency": "CNY", "principal_outstanding": "48000.00",
-                "annual_rate": "0.0435", "instalment_amount": amount,
-                "remaining_instalments": 24,
-            },
-            "customer": {"customer_id": f"C{run}{index:03d}", "name": name, "phone": phone,
-                         "locale": locale, "email": email, "birth_year": birth_year,
-                         "preferred_channel": preferred},
+            **_snapshots(index, loan_id, f"C{run}{index:03d}", amount, "48000.00"),
             "instalment": {"number": 12, "due_date": due.isoformat(), "amount_due": amount},
         })
     return events
@@ -66,8 +72,6 @@ def due_soon_events(count: int, now: datetime | None = None) -> list[dict[str, A
     run = uuid.uuid4().hex[:6]
     events = []
     for index in range(count):
-        name, locale, phone, email, birth_year, preferred = DEMO_CUSTOMERS[
-            index % len(DEMO_CUSTOMERS)]
         late, worst, months_ago, income = DEMO_RECORDS[index % len(DEMO_RECORDS)]
         loan_id = f"DEMO{run}W{index:02d}"
         amount = f"{3000 + 125 * index}.00"
@@ -80,15 +84,7 @@ def due_soon_events(count: int, now: datetime | None = None) -> list[dict[str, A
             "type": "instalment.due_soon",
             "event_id": f"evt-{loan_id}-due-{due.isoformat()}",
             "occurred_at": now.isoformat(),
-            "loan": {
-                "loan_id": loan_id, "product": "personal-instalment", "branch": "WH-001",
-                "currency": "CNY", "principal_outstanding": "72000.00",
-                "annual_rate": "0.0435", "instalment_amount": amount,
-                "remaining_instalments": 24,
-            },
-            "customer": {"customer_id": f"C{run}W{index:02d}", "name": name, "phone": phone,
-                         "locale": locale, "email": email, "birth_year": birth_year,
-                         "preferred_channel": preferred},
+            **_snapshots(index, loan_id, f"C{run}W{index:02d}", amount, "72000.00"),
             "instalment": {"number": 13, "due_date": due.isoformat(), "amount_due": amount},
             "repayment": {k: v for k, v in record.items() if v is not None},
         })
