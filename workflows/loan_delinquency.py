@@ -150,6 +150,7 @@ class LoanDelinquencyWorkflow:
         self._s = case.resume if case.resume is not None else CaseState(loan_id=case.loan_id)
         if self._s.policy is not None:
             self._s.policy = shared_policy(self._s.policy)
+        self._bucket_writes = 0  # record_bucket_change activities in flight
 
     # --- events -------------------------------------------------------------------------
 
@@ -319,7 +320,10 @@ class LoanDelinquencyWorkflow:
         # Days past due and the bucket grow every day; ops filter on them in the UI.
         daily = asyncio.create_task(self._refresh_daily())
         try:
-            return await self._case(policy)
+            outcome = await self._case(policy)
+            # A bucket row being written finishes first, rather than being cancelled.
+            await workflow.wait_condition(lambda: self._bucket_writes == 0)
+            return outcome
         finally:
             daily.cancel()
 
@@ -383,7 +387,8 @@ class LoanDelinquencyWorkflow:
     async def _continue_as_new(self) -> NoReturn:
         """A fresh run carrying the whole case, once no signal or update is mid-way."""
         s = self._s
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(
+            lambda: workflow.all_handlers_finished() and self._bucket_writes == 0)
         s.runs += 1
         workflow.continue_as_new(CaseInput(loan_id=s.loan_id, resume=s))
 
@@ -1053,10 +1058,14 @@ class LoanDelinquencyWorkflow:
             changed_on=self._case_date(), from_bucket=s.logged_bucket, to_bucket=bucket,
             days_past_due=dpd, oldest_unpaid_due_date=position.oldest_unpaid_due_date,
             arrears=position.arrears)
-        await workflow.execute_activity(
-            "record_bucket_change", change, start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=DB_RETRY,
-            summary=f"bucket {change.from_bucket or 'opened'} -> {bucket} ({dpd} days past due)")
+        self._bucket_writes += 1
+        try:
+            await workflow.execute_activity(
+                "record_bucket_change", change, start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=DB_RETRY, summary=f"bucket {change.from_bucket or 'opened'} -> "
+                                               f"{bucket} ({dpd} days past due)")
+        finally:
+            self._bucket_writes -= 1
         # Only once written: a run that continues as new meanwhile leaves the next run to
         # write the same row again (same sequence number, so at most once).
         s.logged_bucket, s.logged_oldest_unpaid = bucket, position.oldest_unpaid_due_date
