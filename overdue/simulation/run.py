@@ -451,10 +451,14 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
             n = seq[f"{customer.loan_id}/{kind}"]
             return f"sim-{config.seed}-{customer.index}-{kind}-{n}"
 
-        async def ingest(event: AnyEvent) -> None:
-            result = await intake.ingest(event)
-            if result.status == "conflict":
-                raise RuntimeError(f"event {event.event_id} conflicts")
+        async def ingest(events: list[AnyEvent]) -> None:
+            # One customer's events of a day, in order: hardship before payment, so a
+            # payment that cures the case cannot close it before the hardship arrives
+            # (which would then open a new case, or not, as the race goes).
+            for event in sorted(events, key=lambda e: isinstance(e, PaymentReceived)):
+                result = await intake.ingest(event)
+                if result.status == "conflict":
+                    raise RuntimeError(f"event {event.event_id} conflicts")
 
         acted_until = await env.get_current_time()
         for day in range(1, config.days + 1):
@@ -472,21 +476,24 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
             for customer in customers:
                 if customer.loan_id in closed:
                     continue
+                events: list[AnyEvent] = []
                 for action in step(customer, states[customer.loan_id], day,
                                    sent.get(customer.loan_id, {}), config.seed):
                     if isinstance(action, Pay):
                         counts.payments += 1
                         counts.collected += action.amount
-                        jobs.append(ingest(PaymentReceived(
+                        events.append(PaymentReceived(
                             type="payment.received", event_id=event_id(customer, "pay"),
                             occurred_at=at, loan_id=customer.loan_id, amount=action.amount,
-                            value_date=at.astimezone(tz).date())))
+                            value_date=at.astimezone(tz).date()))
                     elif isinstance(action, FlagHardship):
                         counts.hardships += 1
-                        jobs.append(ingest(HardshipFlagged(
+                        events.append(HardshipFlagged(
                             type="hardship.flagged", event_id=event_id(customer, "hardship"),
                             occurred_at=at, loan_id=customer.loan_id,
-                            kind=action.kind)))
+                            kind=action.kind))
+                if events:
+                    jobs.append(ingest(events))
             completed: list[str] = []
             for task in sorted(await _open_call_tasks(http, outside.cc_url),
                                key=lambda t: str(t["reference"])):
