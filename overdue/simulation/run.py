@@ -99,6 +99,8 @@ MAX_HISTORY_BUDGET = 40_000
 STALL_MINUTES = 10
 """A simulated day of a thousand cases takes the server well under a minute."""
 ACTING_MARGIN = timedelta(seconds=1)
+SETTLE = timedelta(minutes=1)
+"""Case time skipped after the customers act, so the work they started ends before it."""
 START_TIME = clock_time(0, 30)
 """Local time of day at which customers act (before the 09:00 contacts)."""
 
@@ -325,6 +327,19 @@ async def skip_time(env: WorkflowEnvironment, duration: timedelta,
         ) from exc
 
 
+async def settle(env: WorkflowEnvironment, stall_minutes: float) -> datetime:
+    """The server's time once the work started by the customers' acts is done: skip a
+    minute of case time, again while the server crawls through it in real time (busy)
+    rather than jumping it (idle). Every timer that work started is then later than the
+    answer plus whole days, so it fires during a skip, never while the next day's signals
+    are in flight."""
+    while True:
+        began = time.monotonic()
+        await skip_time(env, SETTLE, stall_minutes)
+        if time.monotonic() - began < SETTLE.total_seconds() / 2:
+            return await env.get_current_time()
+
+
 def run_policy_file(policy_path: Path, workdir: Path) -> Path:
     """A copy of the policy with the largest history budget (see the module docstring)."""
     text = policy_path.read_text(encoding="utf-8")
@@ -460,13 +475,13 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
                 if result.status == "conflict":
                     raise RuntimeError(f"event {event.event_id} conflicts")
 
-        acted_until = await env.get_current_time()
+        acted_until = await settle(env, config.stall_minutes)
         for day in range(1, config.days + 1):
-            # The customers act a little later each day: after yesterday's acting ended, a
-            # day on. A case that a signal woke yesterday at 00:30:01.4 waits whole days
-            # from then; its timer must fire during the skip, not while today's signals are
-            # in flight (the time-skipping server refuses the cancel of a timer that fired
-            # during a workflow task and strands the run: temporalio/sdk-java#2606, #3088).
+            # The customers act a little later each day: a day after the work they started
+            # yesterday was done. A case that a signal woke yesterday at 00:30:01.4 waits
+            # whole days from then; its timer must fire during the skip, not while today's
+            # signals are in flight (the time-skipping server refuses the cancel of a timer
+            # that fired during a workflow task and strands the run: sdk-java#2606, #3088).
             target = max(origin + timedelta(days=day),
                          acted_until + timedelta(days=1) + ACTING_MARGIN)
             await skip_time(env, target - await env.get_current_time(), config.stall_minutes)
@@ -513,7 +528,7 @@ async def run_policy(label: str, policy_path: Path, customers: Sequence[Customer
                 completed.append(str(task["task_id"]))
             await asyncio.gather(*(bounded(job) for job in jobs))
             await _callbacks_delivered(http, outside.cc_url, completed)
-            acted_until = await env.get_current_time()
+            acted_until = await settle(env, config.stall_minutes)
             report_phase(label, day + 1, config.days + 1)
 
         end = start + timedelta(days=config.days - 1)
