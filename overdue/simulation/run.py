@@ -14,9 +14,15 @@ sandbox (its signed callback reaches the case through the webhook). At the end t
 records of the simulated days are loaded (``kpi_queries``) and computed
 (``domain.kpis``); ``compare`` puts the two side by side.
 
-Only the policy's ``case.history_budget`` is changed for the run (set to its maximum, so a
-case never continues as new: the time-skipping server stops skipping for good when a
-child abandoned by a closed run completes).
+Two settings of the policy are changed for the run: ``case.history_budget`` is set to its
+maximum, so a case never continues as new (the time-skipping server stops skipping for
+good when a child abandoned by a closed run completes), and
+``early_stage.delivery_receipt_wait_minutes`` to 0. The SMS sandbox posts its delivery
+receipts in real time, so one may reach a case while the server is skipping time; a case
+waiting for it would cancel its receipt timer just as the skip fires it, and the
+time-skipping server strands a run whose workflow task cancels a timer that fired
+meanwhile (temporalio/sdk-java#2606, #3088). The simulated customers' numbers are all
+deliverable, so no step would have fallen back to e-mail on a failed receipt.
 """
 
 from __future__ import annotations
@@ -341,13 +347,15 @@ async def settle(env: WorkflowEnvironment, stall_minutes: float) -> datetime:
 
 
 def run_policy_file(policy_path: Path, workdir: Path) -> Path:
-    """A copy of the policy with the largest history budget (see the module docstring)."""
+    """A copy of the policy with the largest history budget and no wait for SMS delivery
+    receipts (see the module docstring)."""
     text = policy_path.read_text(encoding="utf-8")
-    text, n = re.subn(r"(?m)^history_budget\s*=\s*\d+\s*$",
-                      f"history_budget = {MAX_HISTORY_BUDGET}", text)
-    if n == 0:
-        text = re.sub(r"(?m)^\[case\]\s*$", f"[case]\nhistory_budget = {MAX_HISTORY_BUDGET}",
-                      text, count=1)
+    for section, key, value in (("case", "history_budget", MAX_HISTORY_BUDGET),
+                                ("early_stage", "delivery_receipt_wait_minutes", 0)):
+        text, n = re.subn(rf"(?m)^{key}\s*=\s*\d+\s*$", f"{key} = {value}", text)
+        if n == 0:
+            text = re.sub(rf"(?m)^\[{section}\]\s*$", f"[{section}]\n{key} = {value}", text,
+                          count=1)
     out = workdir / f"policy-{uuid.uuid4().hex[:8]}.toml"
     out.write_text(text, encoding="utf-8")
     load_policy(out)  # still valid
