@@ -35,10 +35,5 @@ class CaseActivities:
     @activity.defn(name="record_bucket_change")
     async def record_bucket_change(self, change: BucketChangeRecord) -> None:
         async with self._sessions() as session:
-            await record_bucket_change(
-                session, case_ref=change.case_ref, loan_id=change.loan_id,
-                sequence=change.sequence, changed_on=change.changed_on,
-                from_bucket=change.from_bucket, to_bucket=change.to_bucket,
-                days_past_due=change.days_past_due,
-                oldest_unpaid_due_date=change.oldest_unpaid_due_date, arrears=change.arrears)
+            await record_bucket_change(session, **change.model_dump())
             await session.commit()

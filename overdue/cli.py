@@ -14,6 +14,10 @@ from overdue.logs import configure_logging
 from overdue.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from temporalio.client import Client
+
     from domain.policy import Policy
 
 if TYPE_CHECKING:
@@ -773,12 +777,8 @@ def _policy_or_exit(path: Path) -> Policy:
         raise typer.Exit(2) from exc
 
 
-@early_warning_app.command("schedule")
-def early_warning_schedule() -> None:
-    """Create or update the daily schedule of the early-warning sweep (idempotent).
-
-    The worker does the same when it starts."""
-    from overdue.early_warning import ensure_early_warning_schedule
+def _on_schedule(action: Callable[[Client, Policy, str], Awaitable[str]]) -> tuple[str, Policy]:
+    """``action`` on the early-warning schedule with the configured Temporal and policy."""
     from overdue.temporal import connect
 
     settings = _settings()
@@ -786,9 +786,19 @@ def early_warning_schedule() -> None:
 
     async def go() -> str:
         client = await connect(settings.temporal)
-        return await ensure_early_warning_schedule(client, policy, settings.temporal.task_queue)
+        return await action(client, policy, settings.temporal.task_queue)
 
-    result = asyncio.run(go())
+    return asyncio.run(go()), policy
+
+
+@early_warning_app.command("schedule")
+def early_warning_schedule() -> None:
+    """Create or update the daily schedule of the early-warning sweep (idempotent).
+
+    The worker does the same when it starts."""
+    from overdue.early_warning import ensure_early_warning_schedule
+
+    result, policy = _on_schedule(ensure_early_warning_schedule)
     ew = policy.early_warning
     when = (f"daily at {ew.run_at} {policy.case.timezone}" if ew and ew.enabled
             else "paused (early warning disabled in the policy)")
@@ -800,16 +810,8 @@ def early_warning_run_now() -> None:
     """Run the early-warning sweep now, as the schedule's daily run would (it scores the
     instalments due within the lead days that no earlier run settled)."""
     from overdue.early_warning import sweep_now
-    from overdue.temporal import connect
 
-    settings = _settings()
-    policy = _policy_or_exit(settings.policy.path)
-
-    async def go() -> str:
-        client = await connect(settings.temporal)
-        return await sweep_now(client, policy, settings.temporal.task_queue)
-
-    state = asyncio.run(go())
+    state, policy = _on_schedule(sweep_now)
     typer.echo(f"early-warning sweep triggered (schedule {state}, policy {policy.version}); "
                f"see the workflows with id early-warning-sweep-* and "
                f"`overdue early-warning show <loan>`")

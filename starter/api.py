@@ -144,8 +144,7 @@ def create_app(settings: Settings, service: IntakeService | None = None,
                 "message": "the event could not be stored; re-deliver the event"})
         status = {"accepted": 202, "recorded": 202, "duplicate": 200, "conflict": 409,
                   "loan_closed": 200}[result.status]
-        body = {"event_id": result.event_id,
-                "workflow_id": None if event.type == "instalment.due_soon" else result.workflow_id,
+        body = {"event_id": result.event_id, "workflow_id": result.workflow_id,
                 "status": result.status}
         if result.status == "conflict":
             body["message"] = "this event id was already received with different content"

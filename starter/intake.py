@@ -48,7 +48,8 @@ IngestStatus = Literal["accepted", "recorded", "duplicate", "conflict", "loan_cl
 @dataclass(frozen=True)
 class IngestResult:
     event_id: str
-    workflow_id: str
+    workflow_id: str | None
+    """The loan's case workflow; ``None`` for an event that opens no case (due soon)."""
     status: IngestStatus
 
 
@@ -69,29 +70,30 @@ class IntakeService:
         digest = payload_digest(raw if raw is not None else
                                 event.model_dump_json(exclude_none=True).encode())
         bound = log.bind(event_id=event.event_id, loan_id=loan_id, event_type=event.type)
+        case_workflow = None if isinstance(event, InstalmentDueSoon) else workflow_id
         async with self._sessions() as session:
             receipt = await record_event(session, event, workflow_id, digest, loan_id)
             if receipt.status != "new" and not receipt.same_payload:
                 await session.rollback()
                 bound.warning("event id reused with different content")
-                return IngestResult(event.event_id, workflow_id, "conflict")
+                return IngestResult(event.event_id, case_workflow, "conflict")
             if receipt.status == "delivered":
                 await session.rollback()
                 bound.info("duplicate event ignored")
-                return IngestResult(event.event_id, workflow_id, "duplicate")
+                return IngestResult(event.event_id, case_workflow, "duplicate")
             if await loan_closed_for_good(session, loan_id):
                 # Core banking closed this loan and its case ended so: the event is kept
                 # (nothing is lost) but chases nobody; a new case is not opened.
                 await mark_event_ignored(session, event.event_id)
                 await session.commit()
                 bound.warning("event for a closed loan kept, not delivered")
-                return IngestResult(event.event_id, workflow_id, "loan_closed")
+                return IngestResult(event.event_id, case_workflow, "loan_closed")
             if isinstance(event, InstalmentDueSoon):
                 await upsert_snapshot(session, event)
                 await mark_event_delivered(session, event.event_id)
                 await session.commit()
                 bound.info("instalment due soon recorded for early warning")
-                return IngestResult(event.event_id, workflow_id, "recorded")
+                return IngestResult(event.event_id, case_workflow, "recorded")
             if isinstance(event, InstalmentMissed):
                 await upsert_snapshot(session, event)
             await session.commit()
