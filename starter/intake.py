@@ -4,7 +4,7 @@ Order of work, so nothing is lost or done twice:
 1. validate (a bad event is refused with 422 and leaves no trace);
 2. record the event id and the customer/loan snapshot in one transaction;
 3. signal-with-start ``loan-<loan_id>`` (the workflow ignores an event id it has seen);
-4. mark the event delivered.
+4. mark the event delivered (concurrent events share the transaction) and answer.
 A re-delivered event whose record says *delivered* has no effect; one still *received*
 (step 3 failed last time) is signalled again.
 
@@ -15,6 +15,7 @@ sweep to score.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,15 +30,9 @@ from domain.case import (
     CaseInput,
     workflow_id_for,
 )
-from domain.events import AnyEvent, CaseBoundEvent, InstalmentDueSoon, InstalmentMissed, loan_id_of
-from overdue.storage.repository import (
-    loan_closed_for_good,
-    mark_event_delivered,
-    mark_event_ignored,
-    payload_digest,
-    record_event,
-    upsert_snapshot,
-)
+from domain.events import AnyEvent, CaseBoundEvent, InstalmentDueSoon, loan_id_of
+from overdue.storage.intake_records import admit_event, mark_events_delivered
+from overdue.storage.repository import payload_digest
 from workflows import search_attributes as sa
 
 log = structlog.get_logger(__name__)
@@ -53,12 +48,54 @@ class IngestResult:
     status: IngestStatus
 
 
+class DeliveryMarks:
+    """Marks events delivered, many to a transaction.
+
+    Under load many signal-with-starts complete at once; one transaction marking them all
+    costs the database about what one mark did alone. Each caller still waits until its
+    own mark is committed (or fails with the database's error), so an answer means what it
+    did when every event had its own transaction.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._waiting: list[tuple[str, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def mark(self, event_id: str) -> None:
+        committed = asyncio.get_running_loop().create_future()
+        self._waiting.append((event_id, committed))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        await committed
+
+    async def _write(self) -> None:
+        try:
+            # Marks that arrive while a transaction runs go together in the next one.
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    async with self._sessions() as session:
+                        await mark_events_delivered(session, [event_id for event_id, _ in batch])
+                except Exception as exc:
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_exception(exc)
+                else:
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_result(None)
+        finally:
+            self._writer = None
+
+
 class IntakeService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], client: Client,
                  task_queue: str) -> None:
         self._sessions = sessions
         self._client = client
         self._task_queue = task_queue
+        self._delivery_marks = DeliveryMarks(sessions)
 
     @property
     def sessions(self) -> async_sessionmaker[AsyncSession]:
@@ -72,39 +109,27 @@ class IntakeService:
         bound = log.bind(event_id=event.event_id, loan_id=loan_id, event_type=event.type)
         case_workflow = None if isinstance(event, InstalmentDueSoon) else workflow_id
         async with self._sessions() as session:
-            receipt = await record_event(session, event, workflow_id, digest, loan_id)
-            if receipt.status != "new" and not receipt.same_payload:
-                await session.rollback()
-                bound.warning("event id reused with different content")
-                return IngestResult(event.event_id, case_workflow, "conflict")
-            if receipt.status == "delivered":
-                await session.rollback()
-                bound.info("duplicate event ignored")
-                return IngestResult(event.event_id, case_workflow, "duplicate")
-            if await loan_closed_for_good(session, loan_id):
-                # Core banking closed this loan and its case ended so: the event is kept
-                # (nothing is lost) but chases nobody; a new case is not opened.
-                await mark_event_ignored(session, event.event_id)
-                await session.commit()
-                bound.warning("event for a closed loan kept, not delivered")
-                return IngestResult(event.event_id, case_workflow, "loan_closed")
-            if isinstance(event, InstalmentDueSoon):
-                await upsert_snapshot(session, event)
-                await mark_event_delivered(session, event.event_id)
-                await session.commit()
-                bound.info("instalment due soon recorded for early warning")
-                return IngestResult(event.event_id, case_workflow, "recorded")
-            if isinstance(event, InstalmentMissed):
-                await upsert_snapshot(session, event)
-            await session.commit()
+            admission = await admit_event(session, event, workflow_id, digest, loan_id)
+        if admission == "conflict":
+            bound.warning("event id reused with different content")
+            return IngestResult(event.event_id, case_workflow, "conflict")
+        if admission == "delivered":
+            bound.info("duplicate event ignored")
+            return IngestResult(event.event_id, case_workflow, "duplicate")
+        if admission == "loan_closed":
+            # Core banking closed this loan and its case ended so: the event is kept
+            # (nothing is lost) but chases nobody; a new case is not opened.
+            bound.warning("event for a closed loan kept, not delivered")
+            return IngestResult(event.event_id, case_workflow, "loan_closed")
+        if admission == "recorded":
+            bound.info("instalment due soon recorded for early warning")
+            return IngestResult(event.event_id, case_workflow, "recorded")
+        assert isinstance(event, CaseBoundEvent)
 
         await self._signal_with_start(workflow_id, loan_id, event)
-
-        async with self._sessions() as session:
-            await mark_event_delivered(session, event.event_id)
-            await session.commit()
+        await self._delivery_marks.mark(event.event_id)
         bound.info("event delivered", workflow_id=workflow_id,
-                   redelivery=receipt.status == "pending")
+                   redelivery=admission == "pending")
         return IngestResult(event.event_id, workflow_id, "accepted")
 
     async def _signal_with_start(self, workflow_id: str, loan_id: str,

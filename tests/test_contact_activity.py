@@ -21,8 +21,8 @@ from overdue.clients.email import EmailClient, EmailUnavailable
 from overdue.clients.sms import SmsGatewayClient, SmsGatewayUnavailable
 from overdue.policy_file import load_policy
 from overdue.settings import SmsGatewaySettings
+from overdue.storage.intake_records import upsert_snapshot
 from overdue.storage.models import ContactAttempt, ContactDecisionRecord
-from overdue.storage.repository import upsert_snapshot
 from tests.conftest import POLICY_DIR, Outside, call_tasks, sms_messages, smtp_messages
 from tests.factories import missed_event, new_loan_id
 

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -303,3 +303,49 @@ async def test_due_soon_is_recorded_for_early_warning_and_opens_no_case(
     assert (kept.late_instalments_12m, kept.max_days_past_due) == (4, 62)
     assert await count_workflows(dev_env.client, loan_id) == 1
     await dev_env.client.get_workflow_handle(workflow_id_for(loan_id)).terminate("test done")
+
+
+async def test_concurrent_events_share_delivery_mark_transactions(
+        stack: tuple[httpx.AsyncClient, Settings], dev_env: WorkflowEnvironment,
+        sessions: async_sessionmaker[AsyncSession], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events answered together are marked delivered in fewer transactions than events,
+    and every one of them is marked before its 202."""
+    import starter.intake
+
+    batches: list[int] = []
+    mark = starter.intake.mark_events_delivered
+
+    async def counted(session: AsyncSession, event_ids: Sequence[str]) -> None:
+        batches.append(len(event_ids))
+        await mark(session, event_ids)
+
+    monkeypatch.setattr(starter.intake, "mark_events_delivered", counted)
+    http, _ = stack
+    events = [yesterday_missed(new_loan_id()) for _ in range(24)]
+    answers = await asyncio.gather(*(http.post("/v1/core-banking/events", json=event)
+                                     for event in events))
+    assert [answer.status_code for answer in answers] == [202] * 24
+    async with sessions() as session:
+        statuses = (await session.scalars(select(CoreBankingEventRecord.status).where(
+            CoreBankingEventRecord.event_id.in_([e["event_id"] for e in events])))).all()
+    assert sorted(statuses) == ["delivered"] * 24
+    assert sum(batches) == 24
+    assert len(batches) < 24, batches
+
+
+async def test_a_failed_delivery_mark_reaches_every_waiting_event() -> None:
+    """The database fails while events wait for one shared mark: each caller gets the
+    database's error (the API answers 503 and core banking re-delivers), none hangs."""
+    from starter.intake import DeliveryMarks
+
+    dead = create_sessionmaker(create_engine(DatabaseSettings(
+        url="postgresql+asyncpg://postgres@127.0.0.1:1/nowhere")))
+    marks = DeliveryMarks(dead)
+    outcomes = await asyncio.wait_for(asyncio.gather(
+        *(marks.mark(f"E-{n}") for n in range(5)), return_exceptions=True), 30)
+    assert len(outcomes) == 5
+    assert all(isinstance(outcome, OSError | ConnectionError) or
+               type(outcome).__name__ in ("OperationalError", "InterfaceError")
+               for outcome in outcomes), outcomes
+    # The writer is gone once the failure is handed out; a later mark starts a new one.
+    assert marks._writer is None

@@ -7,19 +7,17 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.events import AnyEvent, InstalmentDueSoon, InstalmentMissed
 from overdue.storage.models import (
     BucketChange,
     CollectionCase,
     ContactAttempt,
     ContactDecisionRecord,
-    CoreBankingEventRecord,
     Customer,
     Loan,
     RepresentativeAssignment,
@@ -42,118 +40,6 @@ def insert_for_dialect(session: AsyncSession, table: Any) -> Any:
 
 def payload_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-@dataclass(frozen=True)
-class EventReceipt:
-    event_id: str
-    status: str
-    """'new' (first delivery), 'pending' (seen, not yet handed to Temporal), 'delivered'."""
-    same_payload: bool
-
-
-async def record_event(session: AsyncSession, event: AnyEvent, workflow_id: str,
-                       digest: str, loan_id: str) -> EventReceipt:
-    """Store the event id once. A re-delivery finds the first record and reports its state."""
-    now = utcnow()
-    stmt = insert_for_dialect(session, CoreBankingEventRecord).values(
-        event_id=event.event_id, type=event.type, loan_id=loan_id,
-        occurred_at=event.occurred_at, received_at=now, status="received", delivered_at=None,
-        workflow_id=workflow_id, payload_sha256=digest,
-        business_date=(event.instalment.due_date
-                       if isinstance(event, InstalmentMissed | InstalmentDueSoon) else None),
-    ).on_conflict_do_nothing(index_elements=["event_id"])
-    result = cast(CursorResult[Any], await session.execute(stmt))
-    if result.rowcount == 1:
-        return EventReceipt(event.event_id, "new", True)
-    existing = await session.get(CoreBankingEventRecord, event.event_id)
-    assert existing is not None
-    status = "delivered" if existing.status == "delivered" else "pending"
-    return EventReceipt(event.event_id, status, existing.payload_sha256 == digest)
-
-
-async def loan_closed_for_good(session: AsyncSession, loan_id: str) -> bool:
-    """A case of this loan ended because core banking closed the loan."""
-    found = await session.execute(select(CollectionCase.case_ref).where(
-        CollectionCase.loan_id == loan_id, CollectionCase.outcome == "loan_closed").limit(1))
-    return found.first() is not None
-
-
-async def mark_event_ignored(session: AsyncSession, event_id: str) -> None:
-    record = await session.get(CoreBankingEventRecord, event_id)
-    if record is not None:
-        record.status = "ignored"
-
-
-async def mark_event_delivered(session: AsyncSession, event_id: str) -> None:
-    await session.execute(
-        update(CoreBankingEventRecord)
-        .where(CoreBankingEventRecord.event_id == event_id,
-               CoreBankingEventRecord.status != "delivered")
-        .values(status="delivered", delivered_at=utcnow())
-        .execution_options(synchronize_session=False))
-
-
-_CUSTOMER_COLUMNS = ("name", "phone", "email", "locale", "timezone", "birth_year",
-                     "preferred_channel", "sms_consent", "email_consent", "phone_consent",
-                     "updated_at")
-_LOAN_COLUMNS = ("customer_id", "product", "branch", "currency", "principal_outstanding",
-                 "annual_rate", "instalment_amount", "remaining_instalments", "updated_at")
-_DUE_SOON_CUSTOMER_COLUMNS = (*_CUSTOMER_COLUMNS, "monthly_income")
-_DUE_SOON_LOAN_COLUMNS = (*_LOAN_COLUMNS, "next_due_date", "late_instalments_12m",
-                          "max_days_past_due", "last_delinquency_date")
-_UPSERTS: dict[tuple[str, bool], tuple[Any, Any]] = {}
-
-
-def _snapshot_upserts(session: AsyncSession, due_soon: bool) -> tuple[Any, Any]:
-    """The two upserts, built once per dialect: the intake runs them for every event, and
-    building the statements cost more than running them (profile in bench/README.md).
-    A due-soon event also carries the repayment record; a missed instalment leaves it."""
-    key = (session.get_bind().dialect.name, due_soon)
-    if key not in _UPSERTS:
-        customer = insert_for_dialect(session, Customer)
-        loan = insert_for_dialect(session, Loan)
-        customer_columns = _DUE_SOON_CUSTOMER_COLUMNS if due_soon else _CUSTOMER_COLUMNS
-        loan_columns = _DUE_SOON_LOAN_COLUMNS if due_soon else _LOAN_COLUMNS
-        _UPSERTS[key] = (
-            customer.on_conflict_do_update(
-                index_elements=["customer_id"],
-                set_={name: customer.excluded[name] for name in customer_columns}),
-            loan.on_conflict_do_update(
-                index_elements=["loan_id"],
-                set_={name: loan.excluded[name] for name in loan_columns}))
-    return _UPSERTS[key]
-
-
-async def upsert_snapshot(session: AsyncSession,
-                          event: InstalmentMissed | InstalmentDueSoon) -> None:
-    """Keep the latest customer and loan snapshot core banking sent (and, from a due-soon
-    event, the next due date and the repayment record the early warning scores)."""
-    now = utcnow()
-    c = event.customer
-    loan = event.loan
-    due_soon = isinstance(event, InstalmentDueSoon)
-    customer_upsert, loan_upsert = _snapshot_upserts(session, due_soon)
-    customer_row: dict[str, Any] = dict(
-        customer_id=c.customer_id, name=c.name, phone=c.phone, email=c.email,
-        locale=c.locale, timezone=c.timezone, birth_year=c.birth_year,
-        preferred_channel=c.preferred_channel, sms_consent=c.sms_consent,
-        email_consent=c.email_consent, phone_consent=c.phone_consent, updated_at=now)
-    loan_row: dict[str, Any] = dict(
-        loan_id=loan.loan_id, customer_id=c.customer_id, product=loan.product,
-        branch=loan.branch, currency=loan.currency,
-        principal_outstanding=loan.principal_outstanding, annual_rate=loan.annual_rate,
-        instalment_amount=loan.instalment_amount,
-        remaining_instalments=loan.remaining_instalments, updated_at=now)
-    if isinstance(event, InstalmentDueSoon):
-        record = event.repayment
-        customer_row["monthly_income"] = record.monthly_income
-        loan_row.update(next_due_date=event.instalment.due_date,
-                        late_instalments_12m=record.late_instalments_12m,
-                        max_days_past_due=record.max_days_past_due,
-                        last_delinquency_date=record.last_delinquency_date)
-    await session.execute(customer_upsert, customer_row)
-    await session.execute(loan_upsert, loan_row)
 
 
 @dataclass(frozen=True)
