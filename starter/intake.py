@@ -63,10 +63,15 @@ class DeliveryMarks:
         self._writer: asyncio.Task[None] | None = None
 
     async def mark(self, event_id: str) -> None:
-        committed = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if self._writer is None or self._writer.done() or self._writer.get_loop() is not loop:
+            # Marks left waiting on an event loop that is gone cannot be answered: their
+            # events stay 'received', and a re-delivery signals them again.
+            self._waiting = [(event, fut) for event, fut in self._waiting
+                             if fut.get_loop() is loop]
+            self._writer = loop.create_task(self._write())
+        committed = loop.create_future()
         self._waiting.append((event_id, committed))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
         await committed
 
     async def _write(self) -> None:

@@ -80,8 +80,9 @@ def _build(dialect: str) -> _Statements:
         closed_for_good=select(_CASES.c.case_ref).where(
             _CASES.c.loan_id == bindparam("loan_id"), _CASES.c.outcome == "loan_closed"
         ).limit(1),
-        set_status=update(_EVENTS).where(event_id == bindparam("event_id"))
-        .values(status=bindparam("status")),
+        # update() reserves bind names equal to column names for its SET clause.
+        set_status=update(_EVENTS).where(event_id == bindparam("the_event_id"))
+        .values(status=bindparam("new_status")),
         mark_delivered=update(_EVENTS)
         .where(event_id.in_(bindparam("event_ids", expanding=True)),
                _EVENTS.c.status != "delivered")
@@ -159,7 +160,8 @@ def _admit(session: Session, event: AnyEvent, workflow_id: str, digest: str,
             return "delivered"
         admission = "pending"
     if connection.execute(sql.closed_for_good, {"loan_id": loan_id}).first() is not None:
-        connection.execute(sql.set_status, {"event_id": event.event_id, "status": "ignored"})
+        connection.execute(sql.set_status, {"the_event_id": event.event_id,
+                                            "new_status": "ignored"})
         admission = "loan_closed"
     elif isinstance(event, InstalmentDueSoon):
         _write_snapshot(connection, event, now)
