@@ -31,7 +31,7 @@ from domain.case import (
     workflow_id_for,
 )
 from domain.events import AnyEvent, CaseBoundEvent, InstalmentDueSoon, loan_id_of
-from overdue.storage.intake_records import admit_event, mark_events_delivered
+from overdue.storage.intake_records import Admission, admit_event, mark_events_delivered
 from overdue.storage.repository import payload_digest
 from workflows import search_attributes as sa
 
@@ -46,6 +46,17 @@ class IngestResult:
     workflow_id: str | None
     """The loan's case workflow; ``None`` for an event that opens no case (due soon)."""
     status: IngestStatus
+
+
+_ANSWERED_AT_ONCE: dict[Admission, tuple[IngestStatus, str, str]] = {
+    "conflict": ("conflict", "warning", "event id reused with different content"),
+    "delivered": ("duplicate", "info", "duplicate event ignored"),
+    # Core banking closed this loan and its case ended so: the event is kept (nothing is
+    # lost) but chases nobody; a new case is not opened.
+    "loan_closed": ("loan_closed", "warning", "event for a closed loan kept, not delivered"),
+    "recorded": ("recorded", "info", "instalment due soon recorded for early warning"),
+}
+"""What recording found that needs no signal: the answer, and how it is logged."""
 
 
 class DeliveryMarks:
@@ -115,20 +126,10 @@ class IntakeService:
         case_workflow = None if isinstance(event, InstalmentDueSoon) else workflow_id
         async with self._sessions() as session:
             admission = await admit_event(session, event, workflow_id, digest, loan_id)
-        if admission == "conflict":
-            bound.warning("event id reused with different content")
-            return IngestResult(event.event_id, case_workflow, "conflict")
-        if admission == "delivered":
-            bound.info("duplicate event ignored")
-            return IngestResult(event.event_id, case_workflow, "duplicate")
-        if admission == "loan_closed":
-            # Core banking closed this loan and its case ended so: the event is kept
-            # (nothing is lost) but chases nobody; a new case is not opened.
-            bound.warning("event for a closed loan kept, not delivered")
-            return IngestResult(event.event_id, case_workflow, "loan_closed")
-        if admission == "recorded":
-            bound.info("instalment due soon recorded for early warning")
-            return IngestResult(event.event_id, case_workflow, "recorded")
+        if admission in _ANSWERED_AT_ONCE:
+            status, level, message = _ANSWERED_AT_ONCE[admission]
+            getattr(bound, level)(message)
+            return IngestResult(event.event_id, case_workflow, status)
         assert isinstance(event, CaseBoundEvent)
 
         await self._signal_with_start(workflow_id, loan_id, event)
