@@ -16,13 +16,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from domain.events import AnyEvent, InstalmentDueSoon, InstalmentMissed
 from overdue.storage.models import CollectionCase, CoreBankingEventRecord, Customer, Loan
-from overdue.storage.repository import utcnow
+from overdue.storage.repository import dialect_insert, utcnow
 
 Admission = Literal["new", "pending", "delivered", "conflict", "loan_closed", "recorded"]
 """What recording an event found: ``new`` (first delivery) and ``pending`` (seen, never
@@ -66,12 +65,7 @@ def _upsert(insert: Any, table: Table, key: str, columns: Sequence[str]) -> Any:
 
 
 def _build(dialect: str) -> _Statements:
-    if dialect == "postgresql":
-        insert: Any = postgresql.insert
-    elif dialect == "sqlite":
-        insert = sqlite.insert
-    else:
-        raise RuntimeError(f"unsupported database dialect {dialect!r}")
+    insert = dialect_insert(dialect)
     event_id = _EVENTS.c.event_id
     return _Statements(
         insert_event=insert(_EVENTS).on_conflict_do_nothing(index_elements=["event_id"]),
@@ -184,8 +178,9 @@ async def admit_event(session: AsyncSession, event: AnyEvent, workflow_id: str, 
 
 
 def _mark_delivered(session: Session, event_ids: Sequence[str]) -> None:
-    session.connection().execute(_statements(session.connection()).mark_delivered,
-                                 {"event_ids": list(event_ids), "delivered_at": utcnow()})
+    connection = session.connection()
+    connection.execute(_statements(connection).mark_delivered,
+                       {"event_ids": list(event_ids), "delivered_at": utcnow()})
     session.commit()
 
 

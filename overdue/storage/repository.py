@@ -28,14 +28,18 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def insert_for_dialect(session: AsyncSession, table: Any) -> Any:
-    """INSERT ... ON CONFLICT for the session's dialect (both dialects share the API)."""
-    dialect = session.get_bind().dialect.name
+def dialect_insert(dialect: str) -> Any:
+    """The ``insert`` with ON CONFLICT of a dialect (both dialects share the API)."""
     if dialect == "postgresql":
-        return postgresql.insert(table)
+        return postgresql.insert
     if dialect == "sqlite":
-        return sqlite.insert(table)
+        return sqlite.insert
     raise RuntimeError(f"unsupported database dialect {dialect!r}")
+
+
+def insert_for_dialect(session: AsyncSession, table: Any) -> Any:
+    """INSERT ... ON CONFLICT for the session's dialect."""
+    return dialect_insert(session.get_bind().dialect.name)(table)
 
 
 def payload_digest(raw: bytes) -> str:
